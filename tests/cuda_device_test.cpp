@@ -1,0 +1,26 @@
+// Device memory: a round trip host -> device -> host and a fill, when a GPU is present.
+#include "support/checks.hpp"
+
+#include "axonseg/core/tensor.hpp"
+
+using namespace axonseg;
+using namespace axonseg::test;
+
+TEST_CASE("cuda tensors round-trip through device memory") {
+    AXONSEG_REQUIRE_CUDA_OR_SKIP();
+    Tensor<float> host = random_tensor<float>({2, 3, 4, 5, 6}, 1, Layout::channels_last);
+    Tensor<float, Cuda> dev = to<float, Cuda>(host);
+    Tensor<float> back = to<float, Cpu>(dev);
+    check_close(back.view(), host.view(), 0.0, "round trip");
+    fill(dev.view(), 3.5f);
+    Tensor<float> filled = to<float, Cpu>(dev);
+    CHECK(filled.data()[17] == 3.5f);
+}
+
+TEST_CASE("without a GPU, device memory reports the reason instead of crashing") {
+    if (cuda_present()) {
+        MESSAGE("skipped: a CUDA device is present");
+        return;
+    }
+    CHECK_THROWS_AS((Tensor<float, Cuda>({4})), Error);
+}
