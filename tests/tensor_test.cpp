@@ -16,8 +16,6 @@ TEST_CASE("dense strides: contiguous is row-major, channels_last puts C innermos
 
 TEST_CASE("every element of a channels_last tensor has its own offset, covering the block once") {
     const Shape s{2, 3, 4, 5, 6};
-    Tensor<int> dummy;
-    (void)dummy;
     TensorView<float> v(nullptr, s, Layout::channels_last);
     std::vector<int> hits(std::size_t(s.numel()), 0);
     for_each_offsets(s, [&](Index o) { ++hits[std::size_t(o)]; }, v.strides());

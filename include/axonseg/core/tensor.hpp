@@ -22,7 +22,7 @@
 
 namespace axonseg {
 
-template <class T, Device D = Cpu>
+template <Element T, Device D = Cpu>
 class TensorView {
 public:
     using value_type = T;
@@ -111,7 +111,7 @@ private:
 
 // An owning tensor is also a view of its own elements (so operators deduce T from it). Like a
 // view it is shallow-const: constness of the Tensor object does not protect its elements.
-template <class T, Device D = Cpu>
+template <Element T, Device D = Cpu>
 class Tensor : public TensorView<T, D> {
 public:
     Tensor() = default;
