@@ -1,0 +1,33 @@
+// The `axonseg` command's subcommands: each is a name, a one-line summary and a function that
+// takes the arguments after the subcommand's name. Subcommands parse with Boost.Program_options,
+// print their own --help, and let axonseg::Error propagate: main() prints it and returns 1.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <span>
+#include <string>
+#include <vector>
+
+namespace axonseg::cli {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+    const char* name;
+    const char* summary;
+    int (*run)(const Args& args);
+};
+
+// Every subcommand, in the order `axonseg --help` lists them.
+std::span<const Command> commands();
+
+// Parses args into vm; returns false (after printing usage) when --help was asked for.
+// Throws boost::program_options::error on unknown or malformed options.
+bool parse(const Args& args, const char* usage, const boost::program_options::options_description& options,
+           boost::program_options::variables_map& vm,
+           const boost::program_options::positional_options_description* positional = nullptr);
+
+int run_info(const Args& args);
+
+}  // namespace axonseg::cli
