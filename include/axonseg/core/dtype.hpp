@@ -1,6 +1,7 @@
 // Element types: float, double (gradient tests), bfloat16 (inference and mixed precision),
-// uint8 and uint16 (volumes and masks). bfloat16 is our own 2-byte type with the same bits as
-// CUDA's __nv_bfloat16 and oneDNN's bf16, so buffers pass between them without conversion.
+// uint8 and uint16 (volumes and masks), int32 (connected-component labels). bfloat16 is our own
+// 2-byte type with the same bits as CUDA's __nv_bfloat16 and oneDNN's bf16, so buffers pass
+// between them without conversion.
 // float -> bfloat16 rounds to nearest even and keeps NaN a NaN (plain truncation would bias sums).
 #pragma once
 
@@ -36,7 +37,7 @@ private:
 };
 static_assert(sizeof(bfloat16) == 2);
 
-enum class DType { f32, f64, bf16, u8, u16 };
+enum class DType { f32, f64, bf16, u8, u16, i32 };
 
 template <class T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
@@ -44,6 +45,7 @@ template <> struct dtype_of<double> { static constexpr DType value = DType::f64;
 template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::bf16; };
 template <> struct dtype_of<std::uint8_t> { static constexpr DType value = DType::u8; };
 template <> struct dtype_of<std::uint16_t> { static constexpr DType value = DType::u16; };
+template <> struct dtype_of<std::int32_t> { static constexpr DType value = DType::i32; };
 template <class T> constexpr DType dtype_v = dtype_of<std::remove_const_t<T>>::value;
 
 constexpr const char* to_string(DType t) {
@@ -53,6 +55,7 @@ constexpr const char* to_string(DType t) {
         case DType::bf16: return "bfloat16";
         case DType::u8: return "uint8";
         case DType::u16: return "uint16";
+        case DType::i32: return "int32";
     }
     return "?";
 }

@@ -7,6 +7,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+
 namespace axonseg {
 
 inline int thread_count() { return omp_get_max_threads(); }
@@ -29,6 +31,22 @@ void parallel_chunks(Index begin, Index end, Fn&& fn) {
         const Index b = begin + total * t / n, e = begin + total * (t + 1) / n;
         if (b < e) fn(b, e, int(t));
     }
+}
+
+// Calls fn(group, begin, end, thread) for the pieces of each thread's equal share of
+// [0, groups * group_len), cut where a group ends (begin, end count from the group's start).
+// Reductions keyed by group (per-sample statistics, say) stay balanced however few groups there are.
+template <class Fn>
+void parallel_segments(Index groups, Index group_len, Fn&& fn) {
+    if (group_len <= 0) return;
+    parallel_chunks(0, groups * group_len, [&](Index b, Index e, int t) {
+        for (Index i = b; i < e;) {
+            const Index g = i / group_len, q0 = i - g * group_len;
+            const Index q1 = std::min(group_len, q0 + (e - i));
+            fn(g, q0, q1, t);
+            i += q1 - q0;
+        }
+    });
 }
 
 }  // namespace axonseg

@@ -16,6 +16,7 @@
 #include <array>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -48,7 +49,8 @@ public:
     Index dim(int i) const { return m_shape[i]; }
     Index stride(int i) const { return m_strides[i]; }
     Index numel() const { return m_shape.numel(); }
-    bool empty() const { return numel() == 0; }
+    // True for a default view ({}, "not wanted" in operator calls) as well as for zero elements.
+    bool empty() const { return m_data == nullptr || numel() == 0; }
 
     bool has_layout(Layout layout) const {
         for (int i = 0; i < rank(); ++i)
@@ -157,6 +159,15 @@ template <class T, Backend B>
 using Output = TensorView<T, device_of<B>>;
 template <class T, Backend B>
 using Input = TensorView<const std::type_identity_t<T>, device_of<B>>;
+
+// The dense layout every non-empty view has, if they share one, so a fast path can index them all
+// with one offset formula. Contiguous wins where both describe the memory order (C = 1, say).
+template <class... V>
+std::optional<Layout> common_dense_layout(const V&... views) {
+    for (Layout layout : {Layout::contiguous, Layout::channels_last})
+        if (((views.empty() || views.has_layout(layout)) && ...)) return layout;
+    return std::nullopt;
+}
 
 // ---- element loops over any strides (host) -------------------------------------------------------
 

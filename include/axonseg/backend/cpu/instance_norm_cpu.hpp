@@ -1,0 +1,264 @@
+// CPU instance normalisation, plain and fused with LeakyReLU (slope 1 is the plain norm).
+// Each direction walks the tensor exactly twice: forward = statistics, then normalise-and-activate;
+// backward = the two sums per (n, c), then dx. Both dense layouts run here; each pass splits the
+// memory into one equal range per thread (parallel_segments), so a single sample still uses every
+// thread, and per-thread partial sums are combined in thread order (deterministic per thread count).
+// Sums run in compute_t<T> over blocks of k_norm_block positions, shifted by a sample value against
+// cancellation, then in double: a 128^3 float sum stays within ~1e-6 relative. Other strides take
+// the reference.
+#pragma once
+
+#include "axonseg/backend/reference/instance_norm_ref.hpp"
+#include "axonseg/core/parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace axonseg::backend {
+
+namespace detail {
+
+constexpr Index k_norm_block = 512;  // positions summed in compute_t<T> before the sum goes to double
+constexpr Index k_norm_lanes = 256;  // channels-last: the lane count tiling aims for
+
+// A dense (N,C,D,H,W) tensor as groups x positions x lanes (memory order), one slot per (group, lane):
+// - contiguous: N*C groups (one channel of one sample) of S positions of one lane;
+// - channels-last: N groups of S/R positions of R*C lanes: R consecutive voxels form one row, so the
+//   vectorised lane loop is long (a 32-lane loop costs more than the memory it waits for). R is the
+//   largest divisor of S with R*C <= k_norm_lanes. Slot n*L + l belongs to statistic n*C + l % C.
+struct NormGeometry {
+    Index N, C, S, groups, positions, lanes, lane_stats;
+
+    NormGeometry(Index n, Index c, Index s, bool channels_last)
+        : N(n), C(c), S(s), groups(n * c), positions(s), lanes(1), lane_stats(1) {
+        if (!channels_last) return;
+        Index r = std::max<Index>(1, k_norm_lanes / c);
+        while (s % r != 0) --r;
+        groups = n, positions = s / r, lanes = r * c, lane_stats = c;
+    }
+    Index slots() const { return groups * lanes; }
+    Index stat_of(Index slot) const { return slot / lanes * lane_stats + slot % lanes % lane_stats; }
+    // The offset of the first voxel of statistic k = n*C + c.
+    Index first_element(Index k) const {
+        return lane_stats == 1 ? k * S : k / C * S * C + k % C;
+    }
+};
+
+// One value per slot from one per statistic.
+template <class A>
+std::vector<A> per_slot(const NormGeometry& g, const std::vector<double>& per_stat) {
+    std::vector<A> out(std::size_t(g.slots()));
+    for (Index s = 0; s < g.slots(); ++s) out[s] = A(per_stat[g.stat_of(s)]);
+    return out;
+}
+
+// Per-thread partial sums of two terms per slot, added per statistic in a fixed order by fold().
+struct NormPartials {
+    Index slots;
+    std::vector<double> first, second;  // [thread][slot]
+    explicit NormPartials(const NormGeometry& g)
+        : slots(g.slots()), first(std::size_t(thread_count() * slots), 0.0), second(first.size(), 0.0) {}
+    void add(int t, Index slot, double a, double b) {
+        first[std::size_t(t * slots + slot)] += a;
+        second[std::size_t(t * slots + slot)] += b;
+    }
+    std::pair<std::vector<double>, std::vector<double>> fold(const NormGeometry& g) const {
+        std::vector<double> a(std::size_t(g.N * g.C), 0.0), b(a.size(), 0.0);
+        for (std::size_t i = 0; i < first.size(); ++i) {
+            a[g.stat_of(Index(i) % slots)] += first[i];
+            b[g.stat_of(Index(i) % slots)] += second[i];
+        }
+        return {a, b};
+    }
+};
+
+// Sums two terms per element into `out`, per slot: f(slot, element, a, b) adds them to a and b.
+// f is called from vectorised loops, over the lanes of a position, or (one lane) over a block of
+// positions. GCC 12 vectorises neither a loop that loads through an OpenMP closure, hence the
+// local copies, nor one that unpacks a returned pair, hence the accumulator arguments.
+template <class T, class F>
+void norm_sums(const NormGeometry& g, NormPartials& out, F f) {
+    using A = compute_t<T>;
+    std::vector<A> scratch(std::size_t(thread_count() * 2 * g.lanes));
+    parallel_segments(g.groups, g.positions, [&, g](Index grp, Index q0, Index q1, int t) {
+        const F fn = f;
+        const Index L = g.lanes, P = g.positions;
+        A* sa = scratch.data() + std::size_t(t) * 2 * L;  // the block's sums per lane
+        A* sb = sa + L;
+        for (Index b0 = q0; b0 < q1; b0 += k_norm_block) {
+            const Index b1 = std::min(q1, b0 + k_norm_block);
+            if (L > 1) {
+                std::fill(sa, sa + 2 * L, A(0));
+                for (Index q = b0; q < b1; ++q) {
+                    const Index base = (grp * P + q) * L;
+#pragma omp simd
+                    for (Index l = 0; l < L; ++l) fn(grp * L + l, base + l, sa[l], sb[l]);
+                }
+                for (Index l = 0; l < L; ++l) out.add(t, grp * L + l, sa[l], sb[l]);
+            } else {
+                A a_sum = 0, b_sum = 0;
+                const Index base = grp * P;
+#pragma omp simd reduction(+ : a_sum, b_sum)
+                for (Index q = b0; q < b1; ++q) fn(grp, base + q, a_sum, b_sum);
+                out.add(t, grp, a_sum, b_sum);
+            }
+        }
+    });
+}
+
+// Calls f(slot, element) for every element, element being its offset from the data pointer.
+template <class F>
+void norm_for_each(const NormGeometry& g, F f) {
+    parallel_segments(g.groups, g.positions, [&, g](Index grp, Index q0, Index q1, int) {
+        const F fn = f;
+        const Index L = g.lanes, P = g.positions;
+        if (L > 1) {
+            for (Index q = q0; q < q1; ++q) {
+                const Index base = (grp * P + q) * L;
+#pragma omp simd
+                for (Index l = 0; l < L; ++l) fn(grp * L + l, base + l);
+            }
+        } else {
+            const Index base = grp * P;
+#pragma omp simd
+            for (Index q = q0; q < q1; ++q) fn(grp, base + q);
+        }
+    });
+}
+
+// Per-slot mean, rstd * gamma and beta: what normalising (and recomputing the pre-activation) needs.
+template <class A>
+struct NormCoefficients {
+    std::vector<A> mean, scale, beta;
+};
+
+template <class A, class T>
+NormCoefficients<A> norm_coefficients(const NormGeometry& g, const std::vector<double>& mean,
+                                      const std::vector<double>& rstd, ConstView<T> gamma, ConstView<T> beta) {
+    const std::vector<double> gam = channel_values<double>(gamma, g.C, 1.0);
+    const std::vector<double> bet = channel_values<double>(beta, g.C, 0.0);
+    std::vector<double> scale(mean.size()), shift(mean.size());
+    for (std::size_t k = 0; k < mean.size(); ++k) {
+        scale[k] = rstd[k] * gam[k % g.C];
+        shift[k] = bet[k % g.C];
+    }
+    return {per_slot<A>(g, mean), per_slot<A>(g, scale), per_slot<A>(g, shift)};
+}
+
+}  // namespace detail
+
+template <class T>
+void instance_norm_forward(Cpu, ConstView<T> x, ConstView<T> gamma, ConstView<T> beta, TensorView<T> y,
+                           TensorView<compute_t<T>> saved_mean, TensorView<compute_t<T>> saved_rstd,
+                           double eps, double slope) {
+    const std::optional<Layout> layout = common_dense_layout(x, y);
+    if (!layout)
+        return instance_norm_forward(reference, x, gamma, beta, y, saved_mean, saved_rstd, eps, slope);
+    using A = compute_t<T>;
+    const Index N = x.dim(0), C = x.dim(1);
+    const detail::NormGeometry g(N, C, x.dim(2) * x.dim(3) * x.dim(4), layout == Layout::channels_last);
+    const T* in = x.data();
+    T* out = y.data();
+
+    // Pass 1: sums of (x - shift) and its square, shift = the first voxel's value per (n, c).
+    std::vector<double> shift(std::size_t(N * C));
+    for (Index k = 0; k < N * C; ++k) shift[k] = double(A(in[g.first_element(k)]));
+    const std::vector<A> shift_slot = detail::per_slot<A>(g, shift);
+    const A* sh = shift_slot.data();
+    detail::NormPartials partials(g);
+    detail::norm_sums<T>(g, partials, [=](Index s, Index i, A& sum, A& sum_sq) {
+        const A d = A(in[i]) - sh[s];
+        sum += d;
+        sum_sq += d * d;
+    });
+    const auto [sum, sum_sq] = partials.fold(g);
+    std::vector<double> mean(shift.size()), rstd(shift.size());
+    for (Index k = 0; k < N * C; ++k) {
+        const double m = sum[k] / double(g.S);
+        mean[k] = shift[k] + m;
+        rstd[k] = 1.0 / std::sqrt(std::max(sum_sq[k] / double(g.S) - m * m, 0.0) + eps);
+        if (!saved_mean.empty()) saved_mean(k / C, k % C) = A(mean[k]);
+        if (!saved_rstd.empty()) saved_rstd(k / C, k % C) = A(rstd[k]);
+    }
+
+    // Pass 2: normalise and activate (in place is fine: each element is read before it is written).
+    const auto co = detail::norm_coefficients<A>(g, mean, rstd, gamma, beta);
+    const A* m = co.mean.data();
+    const A* sc = co.scale.data();
+    const A* b = co.beta.data();
+    const A a = A(slope);
+    detail::norm_for_each(g, [=](Index s, Index i) {
+        const A z = (A(in[i]) - m[s]) * sc[s] + b[s];
+        out[i] = T(z > 0 ? z : z * a);
+    });
+}
+
+// See the reference for the formulas; dx = dz * (gamma rstd) + (x - mean) * p + r per (n, c), with
+// p = -gamma rstd^3 sum(dz (x - mean)) / S and r = -gamma rstd sum(dz) / S.
+template <class T>
+void instance_norm_backward(Cpu, ConstView<T> x, ConstView<T> gamma, ConstView<T> beta,
+                            ConstView<compute_t<T>> saved_mean, ConstView<compute_t<T>> saved_rstd,
+                            ConstView<T> dy, TensorView<T> dx, TensorView<T> dgamma, TensorView<T> dbeta,
+                            double slope, Grad mode) {
+    const std::optional<Layout> layout = common_dense_layout(x, dy, dx);
+    if (!layout)
+        return instance_norm_backward(reference, x, gamma, beta, saved_mean, saved_rstd, dy, dx, dgamma,
+                                      dbeta, slope, mode);
+    using A = compute_t<T>;
+    const Index N = x.dim(0), C = x.dim(1);
+    const detail::NormGeometry g(N, C, x.dim(2) * x.dim(3) * x.dim(4), layout == Layout::channels_last);
+    std::vector<double> mean(std::size_t(N * C)), rstd(mean.size());
+    for (Index k = 0; k < N * C; ++k) {
+        mean[k] = saved_mean(k / C, k % C);
+        rstd[k] = saved_rstd(k / C, k % C);
+    }
+    const auto co = detail::norm_coefficients<A>(g, mean, rstd, gamma, beta);
+    const T* in = x.data();
+    const T* grad = dy.data();
+    const A* m = co.mean.data();
+    const A* sc = co.scale.data();
+    const A* b = co.beta.data();
+    const A a = A(slope);
+    // dz from the pre-activation's sign, recomputed from xc = x - mean.
+    auto dz_of = [=](Index s, Index i, A xc) {
+        const A z = xc * sc[s] + b[s], d = A(grad[i]);
+        return z > 0 ? d : d * a;
+    };
+
+    // Pass 1: sum(dz) and sum(dz * (x - mean)) per (n, c).
+    detail::NormPartials partials(g);
+    detail::norm_sums<T>(g, partials, [=](Index s, Index i, A& sum_dz, A& sum_dz_xc) {
+        const A xc = A(in[i]) - m[s], dz = dz_of(s, i, xc);
+        sum_dz += dz;
+        sum_dz_xc += dz * xc;
+    });
+    const auto [sum_dz, sum_dz_xc] = partials.fold(g);
+    const std::vector<double> gam = channel_values<double>(gamma, C, 1.0);
+    std::vector<double> dgamma_c(std::size_t(C), 0.0), dbeta_c(std::size_t(C), 0.0);
+    std::vector<double> gr(mean.size()), p(mean.size()), r(mean.size());
+    for (Index k = 0; k < N * C; ++k) {
+        dgamma_c[k % C] += rstd[k] * sum_dz_xc[k];
+        dbeta_c[k % C] += sum_dz[k];
+        gr[k] = gam[k % C] * rstd[k];
+        p[k] = -gr[k] * rstd[k] * rstd[k] * sum_dz_xc[k] / double(g.S);
+        r[k] = -gr[k] * sum_dz[k] / double(g.S);
+    }
+    store_channel_grad(dgamma, dgamma_c, mode);
+    store_channel_grad(dbeta, dbeta_c, mode);
+    if (dx.empty()) return;
+
+    // Pass 2: dx (may alias dy: each element's dy is read before its dx is written).
+    T* out = dx.data();
+    const std::vector<A> gr_slot = detail::per_slot<A>(g, gr), p_slot = detail::per_slot<A>(g, p),
+                         r_slot = detail::per_slot<A>(g, r);
+    const A* grs = gr_slot.data();
+    const A* ps = p_slot.data();
+    const A* rs = r_slot.data();
+    detail::norm_for_each(g, [=](Index s, Index i) {
+        const A xc = A(in[i]) - m[s], dz = dz_of(s, i, xc);
+        out[i] = T(dz * grs[s] + xc * ps[s] + rs[s]);
+    });
+}
+
+}  // namespace axonseg::backend

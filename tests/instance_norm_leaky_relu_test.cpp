@@ -1,0 +1,150 @@
+// Fused instance norm + LeakyReLU: float64 central differences, cpu against the reference, against
+// the unfused pair, PyTorch fixtures, messages.
+#include "support/checks.hpp"
+#include "support/fixture.hpp"
+
+#include "axonseg/ops/instance_norm_leaky_relu.hpp"
+#include "axonseg/ops/leaky_relu.hpp"
+
+using namespace axonseg;
+using namespace axonseg::test;
+
+namespace {
+
+// Everything one forward and backward produce, in layout `layout`, pre-filled with `sentinel`.
+template <class T>
+struct FusedRun {
+    Tensor<T> y, dx, dgamma, dbeta;
+    Tensor<stat_t<T>> mean, rstd;
+    FusedRun(const Shape& shape, double sentinel, Layout layout)
+        : y(sentinel_tensor<T>(shape, sentinel, layout)), dx(sentinel_tensor<T>(shape, sentinel, layout)),
+          dgamma(sentinel_tensor<T>({shape[1]}, sentinel)), dbeta(sentinel_tensor<T>({shape[1]}, sentinel)),
+          mean(sentinel_tensor<stat_t<T>>({shape[0], shape[1]}, sentinel)),
+          rstd(sentinel_tensor<stat_t<T>>({shape[0], shape[1]}, sentinel)) {}
+
+    template <class B>
+    void run(B backend, ConstView<T> x, ConstView<T> gamma, ConstView<T> beta, ConstView<T> dy) {
+        instance_norm_leaky_relu_forward(backend, x, gamma, beta, y, mean, rstd);
+        instance_norm_leaky_relu_backward(backend, x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
+    }
+};
+
+template <class T>
+void check_runs(const FusedRun<T>& actual, const FusedRun<T>& expected, double rtol, const std::string& name) {
+    check_close(actual.y.view(), expected.y.view(), rtol, "y " + name);
+    check_close(actual.mean.view(), expected.mean.view(), rtol, "mean " + name);
+    check_close(actual.rstd.view(), expected.rstd.view(), rtol, "rstd " + name);
+    check_close(actual.dx.view(), expected.dx.view(), rtol, "dx " + name);
+    check_close(actual.dgamma.view(), expected.dgamma.view(), rtol, "dgamma " + name);
+    check_close(actual.dbeta.view(), expected.dbeta.view(), rtol, "dbeta " + name);
+}
+
+}  // namespace
+
+TEST_CASE("instance_norm_leaky_relu backward matches float64 central differences (reference)") {
+    const Shape shape{2, 3, 3, 4, 5};
+    const InstanceNormLeakyReluParams p{.eps = 1e-5, .negative_slope = 0.1};
+    Tensor<double> x = random_tensor<double>(shape, 1, Layout::contiguous, -1.0, 2.0);
+    Tensor<double> gamma = random_tensor<double>({3}, 2, Layout::contiguous, 0.5, 1.5);
+    Tensor<double> beta = random_tensor<double>({3}, 3, Layout::contiguous, -0.5, 0.5);
+    Tensor<double> w = random_tensor<double>(shape, 4);
+    Tensor<double> y(shape), mean({2, 3}), rstd({2, 3}), dx(shape), dgamma({3}), dbeta({3});
+    auto loss = [&] {
+        instance_norm_leaky_relu_forward(reference, x, gamma, beta, y, Tensor<double>(), Tensor<double>(), p);
+        return weighted_sum(y, w);
+    };
+    instance_norm_leaky_relu_forward(reference, x, gamma, beta, y, mean, rstd, p);
+    instance_norm_leaky_relu_backward(reference, x, gamma, beta, mean, rstd, w, dx, dgamma, dbeta, p);
+    check_close(dx.view(), numeric_gradient(x, loss).view(), 1e-7, "dx vs central differences");
+    check_close(dgamma.view(), numeric_gradient(gamma, loss).view(), 1e-7, "dgamma vs central differences");
+    check_close(dbeta.view(), numeric_gradient(beta, loss).view(), 1e-7, "dbeta vs central differences");
+}
+
+TEST_CASE_TEMPLATE("instance_norm_leaky_relu cpu matches the reference", T, float, double, bfloat16) {
+    for (Index C : {1, 3, 32})
+        for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
+            const Shape shape{2, C, 7, 9, 11};
+            const std::string name = std::string(to_string(dtype_v<T>)) + " C=" + std::to_string(C) + " " +
+                                     to_string(layout);
+            Tensor<T> x = random_tensor<T>(shape, 7, layout, -1.0, 3.0), dy = random_tensor<T>(shape, 8, layout);
+            Tensor<T> gamma = random_tensor<T>({C}, 9, Layout::contiguous, 0.5, 1.5);
+            Tensor<T> beta = random_tensor<T>({C}, 10, Layout::contiguous, -0.5, 0.5);
+            FusedRun<T> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
+            ref.run(reference, x, gamma, beta, dy);
+            fast.run(cpu, x, gamma, beta, dy);
+            check_runs(fast, ref, default_rtol<T>(), name);
+        }
+}
+
+TEST_CASE("instance_norm_leaky_relu cpu on a non-contiguous input (a channel range)") {
+    Tensor<float> big = random_tensor<float>({2, 6, 5, 6, 7}, 11, Layout::channels_last);
+    auto x = big.narrow(1, 2, 3);  // (2,3,5,6,7) with the parent's strides
+    Tensor<float> dense = clone(x), dy = random_tensor<float>(x.shape(), 12);
+    Tensor<float> gamma = random_tensor<float>({3}, 13), beta = random_tensor<float>({3}, 14);
+    FusedRun<float> ref(x.shape(), 1e30, Layout::contiguous), fast(x.shape(), -1e30, Layout::contiguous);
+    ref.run(reference, dense, gamma, beta, dy);
+    fast.run(cpu, x, gamma, beta, dy);
+    check_runs(fast, ref, 1e-5, "narrowed input");
+}
+
+TEST_CASE("instance_norm_leaky_relu cpu equals instance_norm then leaky_relu, in place too") {
+    const Shape shape{2, 32, 6, 7, 8};
+    Tensor<float> x = random_tensor<float>(shape, 15, Layout::channels_last, -1.0, 3.0);
+    Tensor<float> dy = random_tensor<float>(shape, 16, Layout::channels_last);
+    Tensor<float> gamma = random_tensor<float>({32}, 17), beta = random_tensor<float>({32}, 18);
+    FusedRun<float> fused(shape, 1e30, Layout::channels_last), pair(shape, -1e30, Layout::channels_last);
+    fused.run(cpu, x, gamma, beta, dy);
+
+    Tensor<float> z(shape, Layout::channels_last), dz(shape, Layout::channels_last);
+    instance_norm_forward(cpu, x, gamma, beta, z, pair.mean, pair.rstd);
+    leaky_relu_forward(cpu, z, pair.y);
+    leaky_relu_backward(cpu, z, dy, dz);
+    instance_norm_backward(cpu, x, gamma, pair.mean, pair.rstd, dz, pair.dx, pair.dgamma, pair.dbeta);
+    check_runs(fused, pair, 1e-6, "fused vs pair");
+
+    // In place: y over x (inference) and dx over dy.
+    Tensor<float> x_in = clone(x.view(), Layout::channels_last), dy_in = clone(dy.view(), Layout::channels_last);
+    instance_norm_leaky_relu_forward(cpu, x, gamma, beta, x_in, {}, {});
+    instance_norm_leaky_relu_backward(cpu, x, gamma, beta, fused.mean, fused.rstd, dy_in, dy_in, {}, {});
+    check_close(x_in.view(), fused.y.view(), 0.0, "y in place");
+    check_close(dy_in.view(), fused.dx.view(), 0.0, "dx in place");
+}
+
+TEST_CASE_TEMPLATE("instance_norm_leaky_relu matches PyTorch", T, float, bfloat16) {
+    Fixture fx(fixture_path("instance_norm_leaky_relu.fix"));
+    const std::string tag = std::is_same_v<T, float> ? "f32" : "bf16";
+    for (const std::string c : {"a", "b"})
+        for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
+            const std::string name = c + " " + tag + " " + to_string(layout);
+            Tensor<T> x = to<T>(fx.tensor<float>(c + "_x").view(), layout);
+            Tensor<T> dy = to<T>(fx.tensor<float>(c + "_dy").view(), layout);
+            FusedRun<T> run(x.shape(), 1e30, layout);
+            run.run(cpu, x, fx.tensor<T>(c + "_gamma"), fx.tensor<T>(c + "_beta"), dy);
+            const double rtol = default_rtol<T>();
+            check_close(run.y.view(), fx.tensor<float>(c + "_y_" + tag).view(), rtol, "y " + name);
+            check_close(run.mean.view(), fx.tensor<double>(c + "_mean").view(), rtol, "mean " + name);
+            check_close(run.rstd.view(), fx.tensor<double>(c + "_rstd").view(), rtol, "rstd " + name);
+            check_close(run.dx.view(), fx.tensor<float>(c + "_dx_" + tag).view(), rtol, "dx " + name);
+            check_close(run.dgamma.view(), fx.tensor<float>(c + "_dgamma_" + tag).view(), rtol, "dgamma " + name);
+            check_close(run.dbeta.view(), fx.tensor<float>(c + "_dbeta_" + tag).view(), rtol, "dbeta " + name);
+        }
+}
+
+TEST_CASE("instance_norm_leaky_relu rejects bad arguments with a clear message") {
+    Tensor<float> x({2, 3, 4, 4, 4}), y({2, 3, 4, 4, 4}), gamma({3}), mean({2, 3}), rstd({2, 3});
+    Tensor<float> wrong_beta({2}), other({2, 3, 4, 4, 5}), flat({2, 3, 16});
+    CHECK_THROWS_WITH_AS(
+        instance_norm_leaky_relu_forward(cpu, flat, {}, {}, flat, {}, {}),
+        doctest::Contains("instance_norm_leaky_relu_forward: input (2,3,16) must have rank 5 (N,C,D,H,W)"), Error);
+    CHECK_THROWS_WITH_AS(
+        instance_norm_leaky_relu_forward(cpu, x, gamma, wrong_beta, y, mean, rstd),
+        doctest::Contains("instance_norm_leaky_relu_forward: beta (2) must be empty or (3) for input (2,3,4,4,4)"),
+        Error);
+    CHECK_THROWS_WITH_AS(
+        instance_norm_leaky_relu_backward(cpu, x, gamma, wrong_beta, mean, rstd, y, y, gamma, gamma),
+        doctest::Contains("instance_norm_leaky_relu_backward: beta (2) must be empty or (3)"), Error);
+    CHECK_THROWS_WITH_AS(
+        instance_norm_leaky_relu_backward(cpu, x, gamma, gamma, mean, rstd, y, other, gamma, gamma),
+        doctest::Contains("instance_norm_leaky_relu_backward: input (2,3,4,4,4) and dx (2,3,4,4,5) differ in shape"),
+        Error);
+}
