@@ -234,3 +234,13 @@ TEST_CASE("conv3d rejects bad arguments with clear messages") {
                                          out({4, 1, 3, 3, 3}), {}, {}),
                          doctest::Contains("conv3d_backward: dy (1,4,2,2,3) should be (1,4,2,2,2)"), Error);
 }
+
+TEST_CASE("a oneDNN failure becomes an axonseg::Error with the context and the call text") {
+    using namespace backend::onednn;
+    const MemoryDesc from = dense_desc({2, 3}, Layout::contiguous, DataType::f32);
+    const MemoryDesc to = dense_desc({3, 2}, Layout::contiguous, DataType::f32);
+    CHECK_THROWS_WITH_AS(make_reorder(from, to, Grad::overwrite, "conv3d_forward src (2,3)"),
+                         doctest::Contains("conv3d_forward src (2,3): oneDNN call `dnnl::reorder::primitive_desc("
+                                           "engine(), from, engine(), to, attr)` failed: "),
+                         Error);
+}

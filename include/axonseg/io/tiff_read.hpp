@@ -3,6 +3,7 @@
 // intersect it (libtiff also splits a big uncompressed single-strip page into virtual strips of
 // ~8 KB, so even those are read row by row). The element type must equal the file's: reading
 // uint16 into float silently would hide a wrong file, so the caller converts explicitly.
+// Samples come back as stored: PhotometricInterpretation (min-is-white, palette) is not applied.
 // Every problem is an Error naming the file: "<file>: <what> (libtiff: <reason>)".
 #pragma once
 
@@ -72,7 +73,8 @@ inline TiffHandle open_for_reading(const std::filesystem::path& file) {
         (magic[0] == 'I' && magic[1] == 'I' && (magic[2] == 42 || magic[2] == 43) && magic[3] == 0) ||
         (magic[0] == 'M' && magic[1] == 'M' && magic[2] == 0 && (magic[3] == 42 || magic[3] == 43));
     if (in.gcount() < 4 || !tiff_magic) AXONSEG_FAIL(file.string(), ": not a TIFF file (no TIFF signature)");
-    // "m": read() instead of mmap; one-shot reads of whole pages are faster without page faults.
+    // "m": read() instead of mmap. Opening gets cheaper (no mapping to set up), which is what
+    // header scans and small boxes pay for; whole-page reads measured the same either way.
     return TiffHandle(file, "rm");
 }
 

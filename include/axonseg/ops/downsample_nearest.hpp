@@ -14,16 +14,17 @@
 namespace axonseg {
 
 // Requires x (N,C,D,H,W) and y (N,C,D',H',W') with any D', H', W' (none of D, H, W zero unless y is
-// empty). Ensures y(n,c,i,j,k) = x(n,c, src(i), src(j), src(k)), src = nearest_source_index(.., rule).
-// y must not overlap x.
+// empty). Ensures y(n,c,i,j,k) = x(n,c, src(i), src(j), src(k)), src = nearest_source_index(..,
+// rule). y must not overlap x.
 template <Backend B, Element T>
 void downsample_nearest(B backend, Input<T, B> x, Output<T, B> y, NearestRule rule) {
     AXONSEG_CHECK(x.rank() == 5 && y.rank() == 5, "downsample_nearest: input ", x.shape(),
                   " and output ", y.shape(), " must have rank 5 (N,C,D,H,W)");
     AXONSEG_CHECK(x.dim(0) == y.dim(0) && x.dim(1) == y.dim(1), "downsample_nearest: input ",
                   x.shape(), " and output ", y.shape(), " disagree on N or C");
-    AXONSEG_CHECK(y.empty() || (x.dim(2) > 0 && x.dim(3) > 0 && x.dim(4) > 0), "downsample_nearest: ",
-                  "input ", x.shape(), " has no voxels to fill output ", y.shape(), " from");
+    AXONSEG_CHECK(y.empty() || (x.dim(2) > 0 && x.dim(3) > 0 && x.dim(4) > 0),
+                  "downsample_nearest: ", "input ", x.shape(), " has no voxels to fill output ",
+                  y.shape(), " from");
     backend::downsample_nearest(backend, x, y, rule);
 }
 

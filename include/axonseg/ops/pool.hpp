@@ -44,7 +44,8 @@ void check_pool(const char* op, const X& x, const Y& y, const char* y_role, cons
     }
     const Shape expected = pool_output_shape(x.shape(), p);
     AXONSEG_CHECK(y.shape() == expected, op, ": ", y_role, " ", y.shape(), " must be ", expected,
-                  " for input ", x.shape(), ", kernel ", p.kernel, ", stride ", p.stride, ", pad ", p.pad);
+                  " for input ", x.shape(), ", kernel ", p.kernel, ", stride ", p.stride, ", pad ",
+                  p.pad);
 }
 
 }  // namespace detail
@@ -52,7 +53,8 @@ void check_pool(const char* op, const X& x, const Y& y, const char* y_role, cons
 // Requires x (N,C,D,H,W) and y of pool_output_shape(x.shape(), p); T any element type (uint8 masks
 // included). Ensures y = the max (or min) of x over each window. y must not overlap x.
 template <Backend B, Element T>
-void pool_forward(B backend, Input<T, B> x, Output<T, B> y, PoolKind kind, const PoolParams& p = {}) {
+void pool_forward(B backend, Input<T, B> x, Output<T, B> y, PoolKind kind,
+                  const PoolParams& p = {}) {
     detail::check_pool("pool_forward", x, y, "output", p);
     backend::pool_forward(backend, x, y, kind, p);
 }

@@ -1,8 +1,8 @@
 // Trilinear resampling to the output's size, up or down, as torch.nn.functional.interpolate(
 // mode='trilinear', align_corners=...) given a size: data augmentation (scaling, low-resolution
-// simulation) and resampling a case to the plan's spacing. align_corners = false (PyTorch's default)
-// places voxel centres at (i + 0.5) * in / out - 0.5 and does no anti-aliasing when it shrinks, so a
-// reduction by more than 2 skips input voxels, exactly as PyTorch does.
+// simulation) and resampling a case to the plan's spacing. align_corners = false (PyTorch's
+// default) places voxel centres at (i + 0.5) * in / out - 0.5 and does no anti-aliasing when it
+// shrinks, so a reduction by more than 2 skips input voxels, exactly as PyTorch does.
 #pragma once
 
 #include "axonseg/backend/cpu/resample_trilinear_cpu.hpp"
@@ -20,13 +20,14 @@ namespace detail {
 
 // x is the side at the forward input's size (input or dx), y the side at its output's size.
 template <class X, class Y>
-void check_resample(const char* op, const char* x_role, const X& x, const char* y_role, const Y& y) {
+void check_resample(const char* op, const char* x_role, const X& x, const char* y_role,
+                    const Y& y) {
     AXONSEG_CHECK(x.rank() == 5 && y.rank() == 5, op, ": ", x_role, " ", x.shape(), " and ", y_role,
                   " ", y.shape(), " must have rank 5 (N,C,D,H,W)");
     AXONSEG_CHECK(x.dim(0) == y.dim(0) && x.dim(1) == y.dim(1), op, ": ", x_role, " ", x.shape(),
                   " and ", y_role, " ", y.shape(), " disagree on N or C");
-    AXONSEG_CHECK(y.empty() || (x.dim(2) > 0 && x.dim(3) > 0 && x.dim(4) > 0), op, ": ", x_role, " ",
-                  x.shape(), " has no voxels to resample to ", y_role, " ", y.shape());
+    AXONSEG_CHECK(y.empty() || (x.dim(2) > 0 && x.dim(3) > 0 && x.dim(4) > 0), op, ": ", x_role,
+                  " ", x.shape(), " has no voxels to resample to ", y_role, " ", y.shape());
 }
 
 }  // namespace detail

@@ -25,16 +25,18 @@ inline AxisLines axis_lines(const Shape& shape, Layout layout, int axis) {
     AxisLines l{1, shape[axis], 1};
     bool inside = false;
     for (int dim : order) {
-        if (dim == axis) inside = true;
-        else (inside ? l.block : l.outer) *= shape[dim];
+        if (dim == axis)
+            inside = true;
+        else
+            (inside ? l.block : l.outer) *= shape[dim];
     }
     return l;
 }
 
-// Runs pass(in, out, lines, axis) once per axis of `axes` (at most 3), in that order, from x (x_shape) through
-// temporaries of element type W to y (y_shape); both are dense in `layout`. The pass along an axis
-// takes its length from x's to y's (lines describe its input). Axes left out must have equal
-// lengths in x and y; with none left to run, the W pass runs alone (then it must copy).
+// Runs pass(in, out, lines, axis) once per axis of `axes` (at most 3), in that order, from x
+// (x_shape) through temporaries of element type W to y (y_shape); both are dense in `layout`. The
+// pass along an axis takes its length from x's to y's (lines describe its input). Axes left out
+// must have equal lengths in x and y; if none is left, the W pass runs alone, as an identity.
 template <class W, class In, class Out, class Pass>
 void run_axis_passes(const In* x, const Shape& x_shape, Out* y, const Shape& y_shape, Layout layout,
                      const std::vector<int>& axes, Pass&& pass) {

@@ -17,7 +17,8 @@ void downsample_nearest(Cpu, ConstView<T> x, TensorView<T> y, NearestRule rule) 
     std::vector<Index> source[3];
     for (int a = 0; a < 3; ++a)
         for (Index i = 0; i < y.dim(2 + a); ++i)
-            source[a].push_back(nearest_source_index(i, x.dim(2 + a), y.dim(2 + a), rule) * x.stride(2 + a));
+            source[a].push_back(nearest_source_index(i, x.dim(2 + a), y.dim(2 + a), rule) *
+                                x.stride(2 + a));
     const Index* sd = source[0].data();
     const Index* sh = source[1].data();
     const Index* sw = source[2].data();

@@ -69,7 +69,7 @@ inline dnnl::memory::dims dims_of(const Index3& v) { return {v.d, v.h, v.w}; }
 
 inline MemoryDesc memory_desc(const Shape& shape, const Strides& strides, DataType type) {
     dnnl::memory::dims d(shape.begin(), shape.end()), s(strides.begin(), strides.begin() + shape.rank());
-    return MemoryDesc(d, type, s);
+    return AXONSEG_DNNL(axonseg::detail::concat("memory of shape ", shape), MemoryDesc(d, type, s));
 }
 // The descriptor of a tensor of this shape dense in `layout`.
 inline MemoryDesc dense_desc(const Shape& shape, Layout layout, DataType type) {

@@ -4,7 +4,8 @@
 // padding costs nothing: a line window such as (1,1,3) is a single pass over the data.
 // The backward finds each output's extremum as the first window element equal to y (threads over
 // outputs), then adds dy into one (n, c) plane per thread in output order, summing in compute
-// precision as the reference does, so the two agree bit for bit and no two threads touch one element.
+// precision as the reference does, so the two agree bit for bit and no two threads touch one
+// element.
 #pragma once
 
 #include "axonseg/backend/cpu/axis_passes.hpp"
@@ -48,7 +49,8 @@ void pool_pass(const T* in, T* out, AxisLines l, Index out_length, Index k, Inde
 #pragma omp simd
                     for (Index j = full_begin; j < full_end; ++j) dst[j] = pick(dst[j], shifted[j]);
                 } else {
-                    for (Index j = full_begin; j < full_end; ++j) dst[j] = pick(dst[j], shifted[j * s]);
+                    for (Index j = full_begin; j < full_end; ++j)
+                        dst[j] = pick(dst[j], shifted[j * s]);
                 }
             }
         });
@@ -86,7 +88,8 @@ void pool_forward(Cpu, ConstView<T> x, TensorView<T> y, PoolKind kind, const Poo
         run_axis_passes<T>(x.data(), x.shape(), y.data(), y.shape(), *layout, axes,
                            [&](const T* in, T* out, AxisLines lines, int axis) {
                                const int a = axis - 2;
-                               pool_pass<K>(in, out, lines, y.dim(axis), p.kernel[a], p.stride[a], p.pad[a]);
+                               pool_pass<K>(in, out, lines, y.dim(axis), p.kernel[a], p.stride[a],
+                                            p.pad[a]);
                            });
     };
     kind == PoolKind::max ? run.template operator()<PoolKind::max>()
@@ -109,8 +112,8 @@ Index pool_find(ConstView<T> x, Index n, Index c, const PoolWindow& win, compute
 }
 
 template <class T>
-void pool_backward(Cpu, ConstView<T> x, ConstView<T> y, ConstView<T> dy, TensorView<T> dx, PoolKind kind,
-                   const PoolParams& p, Grad mode) {
+void pool_backward(Cpu, ConstView<T> x, ConstView<T> y, ConstView<T> dy, TensorView<T> dx,
+                   PoolKind kind, const PoolParams& p, Grad mode) {
     using V = compute_t<T>;
     const Index C = dy.dim(1), Do = dy.dim(2), Ho = dy.dim(3), Wo = dy.dim(4);
     const Index planes = dy.dim(0) * C;
@@ -122,8 +125,10 @@ void pool_backward(Cpu, ConstView<T> x, ConstView<T> y, ConstView<T> dy, TensorV
     parallel_for(0, planes * Do * Ho, [&](Index r) {
         const Index oh = r % Ho, od = r / Ho % Do, n = r / (Ho * Do) / C, c = r / (Ho * Do) % C;
         for (Index ow = 0; ow < Wo; ++ow) {
-            const Index at = pool_find(x, n, c, pool_window(x.shape(), {od, oh, ow}, p), V(y(n, c, od, oh, ow)));
-            target.data()[r * Wo + ow] = at >= 0 ? at : pool_extremum(x, n, c, {od, oh, ow}, kind, p);
+            const Index at =
+                pool_find(x, n, c, pool_window(x.shape(), {od, oh, ow}, p), V(y(n, c, od, oh, ow)));
+            target.data()[r * Wo + ow] =
+                at >= 0 ? at : pool_extremum(x, n, c, {od, oh, ow}, kind, p);
         }
     });
     const Shape plane_shape{1, 1, dx.dim(2), dx.dim(3), dx.dim(4)};

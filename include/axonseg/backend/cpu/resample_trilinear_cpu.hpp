@@ -1,8 +1,8 @@
-// CPU trilinear resampling, separable: interpolating along W, then H, then D is the same sum as the
-// reference's 8-tap mix in the same nesting order (2 + 2 + 2 multiply-adds per output instead of
-// 8 + 7, rows at a time), with temporaries in compute precision so bf16 rounds once, at the end.
-// An axis whose length does not change is skipped: PyTorch's weights there are (1, 0), an exact copy
-// for finite values. The backward runs the transposed passes, each a gather (every dx row sums
+// CPU trilinear resampling, separable: interpolating along W, then H, then D computes the
+// reference's 8-tap sum in its nesting order, two multiply-adds per element of each pass, whole
+// rows at a time, with temporaries in compute precision so bf16 rounds once, at the end.
+// An axis whose length does not change is skipped: PyTorch's weights there are (1, 0), an exact
+// copy for finite values. The backward runs the transposed passes, each a gather (every dx row sums
 // the dy rows that read it), so threads never add into one element and the result does not depend
 // on the thread count.
 #pragma once
@@ -74,7 +74,8 @@ void weighted_pass(const In* in, Out* out, AxisLines l, const LineWeights<V>& m,
             Out* dst = out + o * rows;
             for (Index i = 0; i < rows; ++i) {
                 V acc = 0;
-                for (Index e = begin[i]; e < begin[i + 1]; ++e) acc += V(src[source[e]]) * weight[e];
+                for (Index e = begin[i]; e < begin[i + 1]; ++e)
+                    acc += V(src[source[e]]) * weight[e];
                 dst[i] = Out(add ? V(dst[i]) + acc : acc);
             }
         });
@@ -129,7 +130,8 @@ void resample_trilinear_forward(Cpu, ConstView<T> x, TensorView<T> y, bool align
 }
 
 template <class T>
-void resample_trilinear_backward(Cpu, ConstView<T> dy, TensorView<T> dx, bool align_corners, Grad mode) {
+void resample_trilinear_backward(Cpu, ConstView<T> dy, TensorView<T> dx, bool align_corners,
+                                 Grad mode) {
     using V = compute_t<T>;
     const std::optional<Layout> layout = common_dense_layout(dy, dx);
     if (!layout) {
@@ -147,7 +149,8 @@ void resample_trilinear_backward(Cpu, ConstView<T> dy, TensorView<T> dx, bool al
     const void* last = dx.data();  // only the pass that writes dx may add into it
     run_axis_passes<V>(dy.data(), dy.shape(), dx.data(), dx.shape(), *layout, axes,
                        [&](const auto* in, auto* out, AxisLines lines, int axis) {
-                           const bool add = mode == Grad::accumulate && static_cast<const void*>(out) == last;
+                           const bool add =
+                               mode == Grad::accumulate && static_cast<const void*>(out) == last;
                            weighted_pass(in, out, lines, maps[axis - 2], add);
                        });
 }

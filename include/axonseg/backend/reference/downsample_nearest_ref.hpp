@@ -1,5 +1,5 @@
-// Reference nearest-neighbour resampling (labels for deep supervision): plain loops over any strides,
-// the specification for the fast paths. Output voxel i along an axis copies input voxel
+// Reference nearest-neighbour resampling (labels for deep supervision): plain loops over any
+// strides, the specification for the fast paths. Output voxel i along an axis copies input voxel
 // nearest_source_index(i, in, out, rule); the two rules differ by half a voxel, see NearestRule.
 // NearestRule lives here, beside the specification, because every backend takes it;
 // ops/downsample_nearest.hpp is the public entry point.
@@ -14,8 +14,8 @@ enum class NearestRule {
     // the input's first (a factor-2 reduction keeps the even voxels).
     floor,
     // Half-pixel centres: src = floor((i + 0.5) * in / out), the rule of nnU-Net v1's deep
-    // supervision targets (skimage resize, order 0) and of PyTorch's mode='nearest-exact' (a factor-2
-    // reduction keeps the odd voxels, the centre of each pair rounded up).
+    // supervision targets (skimage resize, order 0) and of PyTorch's mode='nearest-exact' (a
+    // factor-2 reduction keeps the odd voxels: the centre of each pair, rounded up).
     centre,
 };
 
@@ -39,9 +39,10 @@ void downsample_nearest(Reference, ConstView<T> x, TensorView<T> y, NearestRule 
             for (Index d = 0; d < y.dim(2); ++d)
                 for (Index h = 0; h < y.dim(3); ++h)
                     for (Index w = 0; w < y.dim(4); ++w)
-                        y(n, c, d, h, w) = x(n, c, nearest_source_index(d, x.dim(2), y.dim(2), rule),
-                                             nearest_source_index(h, x.dim(3), y.dim(3), rule),
-                                             nearest_source_index(w, x.dim(4), y.dim(4), rule));
+                        y(n, c, d, h, w) =
+                            x(n, c, nearest_source_index(d, x.dim(2), y.dim(2), rule),
+                              nearest_source_index(h, x.dim(3), y.dim(3), rule),
+                              nearest_source_index(w, x.dim(4), y.dim(4), rule));
 }
 
 }  // namespace axonseg::backend

@@ -1,10 +1,10 @@
-// Reference max and min pooling: plain loops over any strides, the specification for the fast paths.
-// The window rule is PyTorch's max_pool3d: padding never contributes (as if filled with -inf for max,
-// +inf for min), the extremum is the first in window order (d, then h, then w) on ties, and a NaN
-// wins over any number (the last NaN in window order, as PyTorch's CPU kernel). The backward routes
-// each output's gradient to that element, found again from x, so no index tensor is kept.
-// PoolKind and PoolParams live here, beside the specification, because every backend takes them;
-// ops/pool.hpp is the public entry point.
+// Reference max and min pooling: plain loops over any strides, the specification for the fast
+// paths. The window rule is PyTorch's max_pool3d: padding never contributes (as if filled with -inf
+// for max, +inf for min), the extremum is the first in window order (d, then h, then w) on ties,
+// and a NaN wins over any number (the last NaN in window order, as PyTorch's CPU kernel). The
+// backward routes each output's gradient to that element, found again from x, so no index tensor is
+// kept. PoolKind and PoolParams live here, beside the specification, because every backend takes
+// them; ops/pool.hpp is the public entry point.
 #pragma once
 
 #include "axonseg/core/grad.hpp"
@@ -90,8 +90,8 @@ void pool_forward(Reference, ConstView<T> x, TensorView<T> y, PoolKind kind, con
             for (Index od = 0; od < y.dim(2); ++od)
                 for (Index oh = 0; oh < y.dim(3); ++oh)
                     for (Index ow = 0; ow < y.dim(4); ++ow) {
-                        const auto [d, h, w] = plane_position(pool_extremum(x, n, c, {od, oh, ow}, kind, p),
-                                                              x.dim(3), x.dim(4));
+                        const auto [d, h, w] = plane_position(
+                            pool_extremum(x, n, c, {od, oh, ow}, kind, p), x.dim(3), x.dim(4));
                         y(n, c, od, oh, ow) = x(n, c, d, h, w);
                     }
 }
@@ -99,8 +99,8 @@ void pool_forward(Reference, ConstView<T> x, TensorView<T> y, PoolKind kind, con
 // dx = (mode == accumulate ? dx : 0) + the sum, over outputs, of dy routed to each one's extremum.
 // (y is not needed: the reference searches x again.)
 template <class T>
-void pool_backward(Reference, ConstView<T> x, ConstView<T> /*y*/, ConstView<T> dy, TensorView<T> dx, PoolKind kind,
-                   const PoolParams& p, Grad mode) {
+void pool_backward(Reference, ConstView<T> x, ConstView<T> /*y*/, ConstView<T> dy, TensorView<T> dx,
+                   PoolKind kind, const PoolParams& p, Grad mode) {
     // Sums in compute precision, so bf16 gradients that meet in one element round once.
     Tensor<compute_t<T>> sum = Tensor<compute_t<T>>::zeros(dx.shape());  // (N,C,D,H,W)
     for (Index n = 0; n < dy.dim(0); ++n)
@@ -108,8 +108,8 @@ void pool_backward(Reference, ConstView<T> x, ConstView<T> /*y*/, ConstView<T> d
             for (Index od = 0; od < dy.dim(2); ++od)
                 for (Index oh = 0; oh < dy.dim(3); ++oh)
                     for (Index ow = 0; ow < dy.dim(4); ++ow) {
-                        const auto [d, h, w] = plane_position(pool_extremum(x, n, c, {od, oh, ow}, kind, p),
-                                                              x.dim(3), x.dim(4));
+                        const auto [d, h, w] = plane_position(
+                            pool_extremum(x, n, c, {od, oh, ow}, kind, p), x.dim(3), x.dim(4));
                         sum(n, c, d, h, w) += compute_t<T>(dy(n, c, od, oh, ow));
                     }
     for_each_offsets(

@@ -2,7 +2,8 @@
 // over any strides, the specification for the fast paths. Each output voxel mixes the 8 input
 // voxels around its source position; the position and the weights per axis are PyTorch's
 // (linear_tap), worked out in compute precision: float for float and bfloat16 (PyTorch's "opmath";
-// PyTorch then stores bf16 weights in bf16, a difference far inside bf16 tolerance), double for double.
+// PyTorch then stores bf16 weights in bf16, a difference far inside bf16 tolerance), double for
+// double.
 #pragma once
 
 #include "axonseg/core/grad.hpp"
@@ -63,9 +64,12 @@ void resample_trilinear_forward(Reference, ConstView<T> x, TensorView<T> y, bool
                         const LinearTap<V>& h = th[oh];
                         const LinearTap<V>& w = tw[ow];
                         auto line = [&](Index id, Index ih) {
-                            return V(x(n, c, id, ih, w.i0)) * w.w0 + V(x(n, c, id, ih, w.i1)) * w.w1;
+                            return V(x(n, c, id, ih, w.i0)) * w.w0 +
+                                   V(x(n, c, id, ih, w.i1)) * w.w1;
                         };
-                        auto plane = [&](Index id) { return line(id, h.i0) * h.w0 + line(id, h.i1) * h.w1; };
+                        auto plane = [&](Index id) {
+                            return line(id, h.i0) * h.w0 + line(id, h.i1) * h.w1;
+                        };
                         y(n, c, od, oh, ow) = T(plane(d.i0) * d.w0 + plane(d.i1) * d.w1);
                     }
 }
@@ -93,7 +97,8 @@ void resample_trilinear_backward(Reference, ConstView<T> dy, TensorView<T> dx, b
                             for (int b = 0; b < 2; ++b)
                                 for (int e = 0; e < 2; ++e)
                                     sum(n, c, a ? d.i1 : d.i0, b ? h.i1 : h.i0, e ? w.i1 : w.i0) +=
-                                        (a ? d.w1 : d.w0) * (b ? h.w1 : h.w0) * (e ? w.w1 : w.w0) * g;
+                                        (a ? d.w1 : d.w0) * (b ? h.w1 : h.w0) * (e ? w.w1 : w.w0) *
+                                        g;
                     }
     for_each_offsets(
         dx.shape(),
