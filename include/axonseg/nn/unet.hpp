@@ -5,10 +5,12 @@
 // The decision a reader would otherwise get wrong is what training keeps. PyTorch keeps every conv
 // block's conv output and its activated output, and each concat. Here a block keeps only its conv
 // output z and the norm statistics; its activated output (one norm pass over z) is recomputed
-// whenever a backward needs it as an input, and freed at once. Kept per decoder level: the concat
-// (the input of its first conv). The skip's activation lives from its encoder stage to its decoder
-// level, then only inside the concat. Inference keeps nothing: a block normalises its conv output in
-// place and every activation is freed once consumed.
+// whenever a backward needs it as an input, and freed at once. No concat is kept: the backward of a
+// decoder level's first conv runs on the two halves of its weight in turn (upsampled, then skip),
+// each half's input recomputed (the upsampling once more, the skip from its z), so neither the
+// concat nor its gradient exists in the backward pass, where they would set the peak. The skip's
+// activation lives from its encoder stage to its decoder level. Inference keeps nothing: a block
+// normalises its conv output in place and every activation is freed once consumed.
 #pragma once
 
 #include "axonseg/core/parallel.hpp"
@@ -159,8 +161,7 @@ public:
             detail::copy_channels<T>(skip, cat.narrow(1, C, C));
             skip = {};
             a = block_forward(m_decoder[u].front(), cat);
-            if (training) m_concat[std::size_t(u)] = std::move(cat);
-            else cat = {};
+            cat = {};
             for (std::size_t i = 1; i < m_decoder[u].size(); ++i) a = block_forward(m_decoder[u][i], a);
             in = a;
             if (returns_output(u)) outputs.push_back(seg_forward(u, a));
@@ -200,20 +201,37 @@ public:
             a = {};
             for (std::size_t i = blocks.size() - 1; i >= 1; --i)
                 da = block_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
-            Tensor<T> dcat = block_backward(blocks.front(), m_concat[std::size_t(u)], da, gm);  // (N,2C,...)
-            m_concat[std::size_t(u)] = {};
 
-            // The upsampling's input is the output of the level below (or of the bottleneck); it is
-            // also that level's output whose seg head comes next.
-            const int stage = P - 1 - u;
-            const Index C = dcat.dim(1) / 2;
+            // The first block's input was the concat [upsampled, skip]. Its conv backward runs per
+            // half of the weight's input channels, each on its recomputed half.
+            Block& first = blocks.front();
+            norm_backward(first, da, gm);  // da is now the gradient of the conv output
+            const int stage = P - 1 - u, p = first.param;
+            const Index C = m_top.stage_features(stage);
+            const ConvTranspose3dParams up{.stride = m_top.pool_strides[std::size_t(stage)]};
+
+            // Upsampled half. The upsampling's input is the output of the level below (or of the
+            // bottleneck), which is also the output whose seg head comes next.
             a = block_output(u > 0 ? m_decoder[u - 1].back() : m_encoder[P].back());
-            da = Tensor<T>(a.shape(), Layout::channels_last);
-            conv_transpose3d_backward(backend(), a, working(m_up[u]), dcat.narrow(1, 0, C), da.view(),
-                                      grad(m_up[u]), ConvTranspose3dParams{.stride = m_top.pool_strides[stage]},
-                                      gm);
-            dskips[std::size_t(stage)] = Tensor<T>(dcat.narrow(1, C, C).shape(), Layout::channels_last);
-            detail::copy_channels<T>(dcat.narrow(1, C, C), dskips[std::size_t(stage)]);
+            Tensor<T> da_below(a.shape(), Layout::channels_last);
+            {
+                Tensor<T> upsampled(Shape{a.dim(0), C, da.dim(2), da.dim(3), da.dim(4)}, Layout::channels_last);
+                conv_transpose3d_forward(backend(), a, working(m_up[u]), upsampled.view(), up);
+                Tensor<T> dupsampled(upsampled.shape(), Layout::channels_last);
+                conv3d_backward(backend(), upsampled, working(p).narrow(1, 0, C), da, dupsampled.view(),
+                                grad(p).narrow(1, 0, C), grad(p + 1), first.conv, gm);
+                upsampled = {};
+                conv_transpose3d_backward(backend(), a, working(m_up[u]), dupsampled, da_below.view(), grad(m_up[u]),
+                                          up, gm);
+            }
+            // Skip half; the skip's gradient waits for its encoder stage.
+            {
+                const Tensor<T> skip = block_output(m_encoder[stage].back());
+                dskips[std::size_t(stage)] = Tensor<T>(skip.shape(), Layout::channels_last);
+                conv3d_backward(backend(), skip, working(p).narrow(1, C, C), da, dskips[std::size_t(stage)].view(),
+                                grad(p).narrow(1, C, C), {}, first.conv, gm);
+            }
+            da = std::move(da_below);
         }
         a = {};
 
@@ -287,16 +305,21 @@ private:
         return a;
     }
 
-    // x: the block's forward input; da: the gradient of its output, overwritten (it becomes the
-    // gradient of z). Returns the gradient of x, unless !want_dx (the network's first conv). Frees
-    // the block's caches.
-    Tensor<T> block_backward(Block& b, TensorView<const T> x, TensorView<T> da, Grad gm, bool want_dx = true) {
+    // da: the gradient of the block's output, overwritten with the gradient of z. Frees the caches.
+    void norm_backward(Block& b, TensorView<T> da, Grad gm) {
         const int p = b.param;
         instance_norm_leaky_relu_backward(backend(), b.z, working(p + 2), working(p + 3), b.mean, b.rstd, da, da,
                                           grad(p + 2), grad(p + 3), {}, gm);
         b.z = {};
         b.mean = {};
         b.rstd = {};
+    }
+
+    // x: the block's forward input; da: the gradient of its output, overwritten. Returns the gradient
+    // of x, unless !want_dx (the network's first conv).
+    Tensor<T> block_backward(Block& b, TensorView<const T> x, TensorView<T> da, Grad gm, bool want_dx = true) {
+        const int p = b.param;
+        norm_backward(b, da, gm);
         Tensor<T> dx = want_dx ? Tensor<T>(x.shape(), Layout::channels_last) : Tensor<T>();
         conv3d_backward(backend(), x, working(p), da, dx.view(), grad(p), grad(p + 1), b.conv, gm);
         return dx;
@@ -336,10 +359,11 @@ private:
 
     Block add_block(const std::string& prefix, Index cin, Index cout, Index3 kernel, Index3 stride) {
         Block b;
-        b.param = add_parameter(prefix + ".conv.weight", Shape{cout, cin, kernel.d, kernel.h, kernel.w}, 0.0f);
-        add_parameter(prefix + ".conv.bias", Shape{cout}, 0.0f);
-        add_parameter(prefix + ".instnorm.weight", Shape{cout}, 1.0f);
-        add_parameter(prefix + ".instnorm.bias", Shape{cout}, 0.0f);
+        using axonseg::detail::concat;
+        b.param = add_parameter(concat(prefix, ".conv.weight"), Shape{cout, cin, kernel.d, kernel.h, kernel.w}, 0.0f);
+        add_parameter(concat(prefix, ".conv.bias"), Shape{cout}, 0.0f);
+        add_parameter(concat(prefix, ".instnorm.weight"), Shape{cout}, 1.0f);
+        add_parameter(concat(prefix, ".instnorm.bias"), Shape{cout}, 0.0f);
         b.conv = {.stride = stride, .pad = UNetTopology::padding(kernel)};
         return b;
     }
@@ -351,13 +375,14 @@ private:
         const int first_part = std::max(convs - 1, 1);  // StackedConvLayers(n - 1 convs) builds >= 1 block
         const Index3 one = Index3::all(1);
         auto features = [&](int s) { return Index(m_top.stage_features(s)); };
-        auto key = [](const std::string& prefix, int part, int i) {
-            return prefix + (part < 0 ? "" : "." + std::to_string(part)) + ".blocks." + std::to_string(i);
+        using axonseg::detail::concat;
+        auto key = [](const std::string& prefix, int part, int i) {  // part < 0: a plain StackedConvLayers
+            return part < 0 ? concat(prefix, ".blocks.", i) : concat(prefix, ".", part, ".blocks.", i);
         };
 
         m_decoder.resize(std::size_t(P));
         for (int u = 0; u < P; ++u) {  // Sequential(StackedConvLayers(2C -> C, n - 1), StackedConvLayers(C -> C, 1))
-            const std::string prefix = "conv_blocks_localization." + std::to_string(u);
+            const std::string prefix = concat("conv_blocks_localization.", u);
             const Index C = features(P - 1 - u);
             const Index3 k = m_top.conv_kernels[std::size_t(P - u)];  // one stage deeper than the skip
             for (int i = 0; i < first_part; ++i)
@@ -366,7 +391,7 @@ private:
         }
         m_encoder.resize(std::size_t(P + 1));
         for (int s = 0; s < P; ++s) {  // StackedConvLayers(n convs), the first strided for s >= 1
-            const std::string prefix = "conv_blocks_context." + std::to_string(s);
+            const std::string prefix = concat("conv_blocks_context.", s);
             const Index cin = s == 0 ? m_top.input_channels : features(s - 1), cout = features(s);
             const Index3 k = m_top.conv_kernels[std::size_t(s)];
             const Index3 stride = s == 0 ? one : m_top.pool_strides[std::size_t(s - 1)];
@@ -374,7 +399,7 @@ private:
                 m_encoder[s].push_back(add_block(key(prefix, -1, i), i == 0 ? cin : cout, cout, k, i == 0 ? stride : one));
         }
         {  // the bottleneck: Sequential(StackedConvLayers(n - 1 convs, strided), StackedConvLayers(1 conv))
-            const std::string prefix = "conv_blocks_context." + std::to_string(P);
+            const std::string prefix = concat("conv_blocks_context.", P);
             const Index cin = features(P - 1), cout = features(P);
             const Index3 k = m_top.conv_kernels[std::size_t(P)];
             for (int i = 0; i < first_part; ++i)
@@ -384,13 +409,12 @@ private:
         }
         for (int u = 0; u < P; ++u) {  // ConvTranspose3d(C_below -> C_skip, kernel = stride = the pooling), no bias
             const Index3 s = m_top.pool_strides[std::size_t(P - 1 - u)];
-            m_up.push_back(add_parameter("tu." + std::to_string(u) + ".weight",
+            m_up.push_back(add_parameter(concat("tu.", u, ".weight"),
                                          Shape{features(P - u), features(P - 1 - u), s.d, s.h, s.w}, 0.0f));
         }
         for (int u = 0; u < P; ++u)
-            m_seg.push_back(add_parameter("seg_outputs." + std::to_string(u) + ".weight",
+            m_seg.push_back(add_parameter(concat("seg_outputs.", u, ".weight"),
                                           Shape{m_top.classes, features(P - 1 - u), 1, 1, 1}, 0.0f));
-        m_concat.resize(std::size_t(P));
     }
 
     int index_of(std::string_view name) const {
@@ -432,7 +456,6 @@ private:
                     b.mean = {};
                     b.rstd = {};
                 }
-        for (Tensor<T>& c : m_concat) c = {};
         m_input = {};
         m_ready_for_backward = false;
     }
@@ -454,7 +477,6 @@ private:
     std::vector<std::vector<Block>> m_encoder;   // stages 0..P-1, then the bottleneck
     std::vector<std::vector<Block>> m_decoder;   // levels 0..P-1, lowest resolution first
     std::vector<int> m_up, m_seg;                // parameter indices of tu.{u} and seg_outputs.{u}
-    std::vector<Tensor<T>> m_concat;             // training: each level's first conv input
     Tensor<T> m_input;                           // training: the network input, channels-last
     std::vector<Shape> m_output_shapes;
     bool m_ready_for_backward = false;

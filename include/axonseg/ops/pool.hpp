@@ -5,7 +5,7 @@
 // windows (1,1,3), (1,3,1), (3,1,1) with pad 1 along the line; the soft skeleton's 3^3 max pool
 // with pad 1; whole-volume comparison with kernel 5 stride 5 (remainder dropped) or kernel 10.
 // The backward sends each output's gradient to the element it came from (first in window order on
-// ties, as PyTorch), found again from x: no index tensor is saved.
+// ties, as PyTorch), found again from x and y: no index tensor is saved.
 #pragma once
 
 #include "axonseg/backend/cpu/pool_cpu.hpp"

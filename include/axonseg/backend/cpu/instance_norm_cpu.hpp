@@ -19,8 +19,9 @@ namespace axonseg::backend {
 
 namespace detail {
 
-constexpr Index k_norm_block = 512;  // positions summed in compute_t<T> before the sum goes to double
+constexpr Index k_norm_block = 256;  // positions summed in compute_t<T> before the sum goes to double
 constexpr Index k_norm_lanes = 256;  // channels-last: the lane count tiling aims for
+constexpr Index k_norm_chunk = 64;   // channels-last sums: lanes kept in registers (C divides it)
 
 // A dense (N,C,D,H,W) tensor as groups x positions x lanes (memory order), one slot per (group, lane):
 // - contiguous: N*C groups (one channel of one sample) of S positions of one lane;
@@ -88,7 +89,19 @@ void norm_sums(const NormGeometry& g, NormPartials& out, F f) {
         A* sb = sa + L;
         for (Index b0 = q0; b0 < q1; b0 += k_norm_block) {
             const Index b1 = std::min(q1, b0 + k_norm_block);
-            if (L > 1) {
+            if (L % k_norm_chunk == 0 && k_norm_chunk % g.lane_stats == 0) {
+                // Every k_norm_chunk-lane chunk of a row holds the same channels: sum them all in
+                // registers, a pure load stream like the contiguous case (stores to memory sums in
+                // the loop cost ~2x: they stall the loads the out-of-order core could run ahead).
+                A ra[k_norm_chunk] = {}, rb[k_norm_chunk] = {};
+                for (Index q = b0; q < b1; ++q)
+                    for (Index j = 0; j < L; j += k_norm_chunk) {
+                        const Index base = (grp * P + q) * L + j;
+#pragma omp simd
+                        for (Index l = 0; l < k_norm_chunk; ++l) fn(grp * L + l, base + l, ra[l], rb[l]);
+                    }
+                for (Index l = 0; l < k_norm_chunk; ++l) out.add(t, grp * L + l, ra[l], rb[l]);
+            } else if (L > 1) {
                 std::fill(sa, sa + 2 * L, A(0));
                 for (Index q = b0; q < b1; ++q) {
                     const Index base = (grp * P + q) * L;

@@ -1,6 +1,6 @@
-// CPU trilinear resampling, separable: interpolating along W, then H, then D computes the
-// reference's 8-tap sum in its nesting order, two multiply-adds per element of each pass, whole
-// rows at a time, with temporaries in compute precision so bf16 rounds once, at the end.
+// CPU trilinear resampling, separable: one 1-D interpolation pass per axis computes the reference's
+// 8-tap sum (in another order, so up to rounding), two multiply-adds per element of each pass,
+// whole rows at a time, with temporaries in compute precision so bf16 rounds once, at the end.
 // An axis whose length does not change is skipped: PyTorch's weights there are (1, 0), an exact
 // copy for finite values. The backward runs the transposed passes, each a gather (every dx row sums
 // the dy rows that read it), so threads never add into one element and the result does not depend
@@ -106,6 +106,23 @@ void weighted_pass(const In* in, Out* out, AxisLines l, const LineWeights<V>& m,
     });
 }
 
+// The axes whose length changes from `from` to `to`, in the order that keeps the work smallest.
+// The maps along different axes commute, so any order gives the same sum up to rounding, and a
+// pass costs about the size of what it writes: the passes that shrink the most go first. Among
+// equal ratios, W (the element-wise gather when W is innermost) runs on the smaller data: last
+// when shrinking, first when growing.
+inline std::vector<int> pass_order(const Shape& from, const Shape& to) {
+    std::vector<int> axes;
+    for (int a : {2, 3, 4})
+        if (from[a] != to[a]) axes.push_back(a);
+    std::sort(axes.begin(), axes.end(), [&](int a, int b) {
+        const Index ra = to[a] * from[b], rb = to[b] * from[a];  // ratio a < ratio b iff ra < rb
+        if (ra != rb) return ra < rb;
+        return to[a] < from[a] ? a < b : a > b;
+    });
+    return axes;
+}
+
 template <class T>
 void resample_trilinear_forward(Cpu, ConstView<T> x, TensorView<T> y, bool align_corners) {
     using V = compute_t<T>;
@@ -118,12 +135,9 @@ void resample_trilinear_forward(Cpu, ConstView<T> x, TensorView<T> y, bool align
         return resample_trilinear_forward(cpu, ConstView<T>(dense), y, align_corners);
     }
     std::array<LineWeights<V>, 3> maps;
-    std::vector<int> axes;  // W, H, D: the reference's nesting order
-    for (int a : {4, 3, 2}) {
-        maps[a - 2] = linear_weights<V>(x.dim(a), y.dim(a), align_corners);
-        if (x.dim(a) != y.dim(a)) axes.push_back(a);
-    }
-    run_axis_passes<V>(x.data(), x.shape(), y.data(), y.shape(), *layout, axes,
+    for (int a : {2, 3, 4}) maps[a - 2] = linear_weights<V>(x.dim(a), y.dim(a), align_corners);
+    run_axis_passes<V>(x.data(), x.shape(), y.data(), y.shape(), *layout,
+                       pass_order(x.shape(), y.shape()),
                        [&](const auto* in, auto* out, AxisLines lines, int axis) {
                            weighted_pass(in, out, lines, maps[axis - 2], false);
                        });
@@ -141,18 +155,15 @@ void resample_trilinear_backward(Cpu, ConstView<T> dy, TensorView<T> dx, bool al
         return resample_trilinear_backward(cpu, ConstView<T>(dense), dx, align_corners, mode);
     }
     std::array<LineWeights<V>, 3> maps;
-    std::vector<int> axes;
-    for (int a : {2, 3, 4}) {
+    for (int a : {2, 3, 4})
         maps[a - 2] = transposed(linear_weights<V>(dx.dim(a), dy.dim(a), align_corners), dx.dim(a));
-        if (dx.dim(a) != dy.dim(a)) axes.push_back(a);
-    }
     const void* last = dx.data();  // only the pass that writes dx may add into it
-    run_axis_passes<V>(dy.data(), dy.shape(), dx.data(), dx.shape(), *layout, axes,
-                       [&](const auto* in, auto* out, AxisLines lines, int axis) {
-                           const bool add =
-                               mode == Grad::accumulate && static_cast<const void*>(out) == last;
-                           weighted_pass(in, out, lines, maps[axis - 2], add);
-                       });
+    run_axis_passes<V>(
+        dy.data(), dy.shape(), dx.data(), dx.shape(), *layout, pass_order(dy.shape(), dx.shape()),
+        [&](const auto* in, auto* out, AxisLines lines, int axis) {
+            const bool add = mode == Grad::accumulate && static_cast<const void*>(out) == last;
+            weighted_pass(in, out, lines, maps[axis - 2], add);
+        });
 }
 
 }  // namespace axonseg::backend
