@@ -79,18 +79,20 @@ TEST_CASE("instance_norm without gamma and beta is the affine one with 1 and 0 (
 }
 
 TEST_CASE_TEMPLATE("instance_norm cpu matches the reference", T, float, double, bfloat16) {
+    // 7 x 9 x 11: odd sizes; 4 x 6 x 8: channels-last rows of 256 lanes (the register-sum path).
     for (Index C : {1, 3, 32})
-        for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
-            const Shape shape{2, C, 7, 9, 11};
-            const std::string name = std::string(to_string(dtype_v<T>)) + " C=" + std::to_string(C) + " " +
-                                     to_string(layout);
-            Tensor<T> x = random_tensor<T>(shape, 7, layout, -1.0, 3.0), dy = random_tensor<T>(shape, 8, layout);
-            Tensor<T> gamma = random_tensor<T>({C}, 9, Layout::contiguous, 0.5, 1.5), beta = random_tensor<T>({C}, 10);
-            NormRun<T> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
-            ref.run(reference, x, gamma, beta, dy);
-            fast.run(cpu, x, gamma, beta, dy);
-            check_runs(fast, ref, default_rtol<T>(), name);
-        }
+        for (Index3 dhw : {Index3{7, 9, 11}, Index3{4, 6, 8}})
+            for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
+                const Shape shape{2, C, dhw.d, dhw.h, dhw.w};
+                const std::string name = std::string(to_string(dtype_v<T>)) + " " + to_string(shape) + " " +
+                                         to_string(layout);
+                Tensor<T> x = random_tensor<T>(shape, 7, layout, -1.0, 3.0), dy = random_tensor<T>(shape, 8, layout);
+                Tensor<T> gamma = random_tensor<T>({C}, 9, Layout::contiguous, 0.5, 1.5), beta = random_tensor<T>({C}, 10);
+                NormRun<T> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
+                ref.run(reference, x, gamma, beta, dy);
+                fast.run(cpu, x, gamma, beta, dy);
+                check_runs(fast, ref, default_rtol<T>(), name);
+            }
 }
 
 TEST_CASE("instance_norm cpu on a non-contiguous input (a spatial box)") {

@@ -211,6 +211,7 @@ TEST_CASE("UNet reproduces nnU-Net's Generic_UNet: outputs, loss, gradients, Ada
 
 TEST_CASE("UNet on the reference backend reproduces nnU-Net's outputs, loss and gradients") {
     check_against_fixture(reference, "aniso", false);
+    check_against_fixture(reference, "iso", false);
 }
 
 TEST_CASE("UNet backward matches float64 central differences (reference backend)") {

@@ -8,6 +8,7 @@
 #include "axonseg/core/parallel.hpp"
 
 #include <algorithm>
+#include <array>
 
 namespace axonseg::backend {
 

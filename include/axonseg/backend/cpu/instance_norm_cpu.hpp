@@ -151,12 +151,12 @@ NormCoefficients<A> norm_coefficients(const NormGeometry& g, const std::vector<d
                                       const std::vector<double>& rstd, ConstView<T> gamma, ConstView<T> beta) {
     const std::vector<double> gam = channel_values<double>(gamma, g.C, 1.0);
     const std::vector<double> bet = channel_values<double>(beta, g.C, 0.0);
-    std::vector<double> scale(mean.size()), shift(mean.size());
+    std::vector<double> scale(mean.size()), beta_k(mean.size());
     for (std::size_t k = 0; k < mean.size(); ++k) {
         scale[k] = rstd[k] * gam[k % g.C];
-        shift[k] = bet[k % g.C];
+        beta_k[k] = bet[k % g.C];
     }
-    return {per_slot<A>(g, mean), per_slot<A>(g, scale), per_slot<A>(g, shift)};
+    return {per_slot<A>(g, mean), per_slot<A>(g, scale), per_slot<A>(g, beta_k)};
 }
 
 }  // namespace detail

@@ -57,7 +57,11 @@ void instance_norm_forward(Reference, ConstView<T> x, ConstView<T> gamma, ConstV
             for_each_offsets(xs.shape(), [&](Index o) { sum += double(compute_t<T>(xs.data()[o])); }, xs.strides());
             const double mean = sum / M;
             for_each_offsets(
-                xs.shape(), [&](Index o) { sq += std::pow(double(compute_t<T>(xs.data()[o])) - mean, 2); },
+                xs.shape(),
+                [&](Index o) {
+                    const double d = double(compute_t<T>(xs.data()[o])) - mean;
+                    sq += d * d;
+                },
                 xs.strides());
             const double rstd = 1.0 / std::sqrt(sq / M + eps);
             if (!saved_mean.empty()) saved_mean(n, c) = S(mean);
