@@ -13,9 +13,10 @@
 // normalises its conv output in place and every activation is freed once consumed.
 #pragma once
 
-#include "axonseg/core/parallel.hpp"
 #include "axonseg/nn/parameter.hpp"
 #include "axonseg/nn/unet_topology.hpp"
+#include "axonseg/ops/add.hpp"
+#include "axonseg/ops/concat.hpp"
 #include "axonseg/ops/conv3d.hpp"
 #include "axonseg/ops/conv_transpose3d.hpp"
 #include "axonseg/ops/instance_norm_leaky_relu.hpp"
@@ -28,37 +29,6 @@
 #include <vector>
 
 namespace axonseg::nn {
-
-namespace detail {
-
-// dst += src; both dense in one layout.
-template <class T>
-void add_into(TensorView<T> dst, TensorView<const T> src) {
-    AXONSEG_CHECK(dst.shape() == src.shape() && dst.is_dense() && dst.strides() == src.strides(),
-                  "add_into: ", dst.shape(), " and ", src.shape(), " must be dense in one layout");
-    T* d = dst.data();
-    const T* s = src.data();
-    parallel_for(0, dst.numel(), [=](Index i) { d[i] = T(compute_t<T>(d[i]) + compute_t<T>(s[i])); });
-}
-
-// dst = src for views with channel stride 1 (channels-last tensors and channel ranges of them, as a
-// concat's halves are), one thread per run of rows; anything else takes the generic copy.
-template <class T>
-void copy_channels(TensorView<const T> src, TensorView<T> dst) {
-    AXONSEG_CHECK(src.shape() == dst.shape(), "copy_channels: ", src.shape(), " and ", dst.shape(),
-                  " differ in shape");
-    if (src.stride(1) != 1 || dst.stride(1) != 1) return copy(src, dst);
-    const Index N = src.dim(0), C = src.dim(1), D = src.dim(2), H = src.dim(3), W = src.dim(4);
-    parallel_for(0, N * D * H, [&](Index row) {
-        const Index n = row / (D * H), d = row / H % D, h = row % H;
-        const T* s = src.data() + n * src.stride(0) + d * src.stride(2) + h * src.stride(3);
-        T* o = dst.data() + n * dst.stride(0) + d * dst.stride(2) + h * dst.stride(3);
-        for (Index w = 0; w < W; ++w)
-            std::copy_n(s + w * src.stride(4), C, o + w * dst.stride(4));
-    });
-}
-
-}  // namespace detail
 
 template <Floating T, Backend B = Cpu>
     requires is_host_device<device_of<B>>
@@ -104,16 +74,13 @@ public:
     void update_working_copy() {
         if constexpr (!k_master_is_working) {
             m_work.resize(m_params.size());
-            m_work_grad.resize(m_params.size());
-            for (std::size_t i = 0; i < m_params.size(); ++i) {
+            for (std::size_t i = 0; i < m_params.size(); ++i)
                 m_work[i] = to<T>(TensorView<const float>(m_params[i].value));
-                if (m_work_grad[i].empty()) m_work_grad[i] = Tensor<T>::zeros(m_params[i].value.shape());
-            }
         }
     }
 
-    // The weights and gradients the network computes with, in T (the masters themselves for float).
-    // Gradient checks in double perturb these directly.
+    // The weights and gradients the network computes with, in T (the masters themselves for float;
+    // the gradients exist after a backward pass). Gradient checks in double perturb these directly.
     TensorView<T> working_value(std::size_t i) {
         if constexpr (k_master_is_working) return m_params[i].value;
         else return m_work[i];
@@ -153,12 +120,16 @@ public:
             const int stage = P - 1 - u;
             Tensor<T>& skip = skips[std::size_t(stage)];  // (N,C,D,H,W)
             const Index C = skip.dim(1);
-            Shape cat_shape = skip.shape();
-            cat_shape[1] = 2 * C;
-            Tensor<T> cat(cat_shape, Layout::channels_last);  // (N,2C,D,H,W): upsampled first, skip second
-            conv_transpose3d_forward(backend(), in, working(m_up[u]), cat.narrow(1, 0, C),
-                                     ConvTranspose3dParams{.stride = m_top.pool_strides[stage]});
-            detail::copy_channels<T>(skip, cat.narrow(1, C, C));
+            // NB: the upsampling is not written into the concat's first channels in place: oneDNN
+            // only runs fast on dense outputs and would stage a channel range through a copy anyway.
+            Tensor<T> upsampled(skip.shape(), Layout::channels_last);  // (N,C,D,H,W)
+            conv_transpose3d_forward(backend(), in, working(m_up[u]), upsampled.view(),
+                                     ConvTranspose3dParams{.stride = m_top.pool_strides[std::size_t(stage)]});
+            a = {};
+            Tensor<T> cat(Shape{skip.dim(0), 2 * C, skip.dim(2), skip.dim(3), skip.dim(4)},
+                          Layout::channels_last);  // (N,2C,D,H,W): upsampled first, skip second
+            concat_forward(backend(), upsampled, skip, cat.view());
+            upsampled = {};
             skip = {};
             a = block_forward(m_decoder[u].front(), cat);
             cat = {};
@@ -181,6 +152,9 @@ public:
         requires(!std::is_same_v<T, bfloat16>)
     {
         check_doutputs(doutputs);
+        if constexpr (!k_master_is_working)
+            for (std::size_t i = m_work_grad.size(); i < m_params.size(); ++i)
+                m_work_grad.push_back(Tensor<T>(m_params[i].value.shape()));
         const int P = m_top.poolings();
         const Grad gm = k_master_is_working ? mode : Grad::overwrite;  // working grads are merged below
         auto doutput_of = [&](int u) {  // the gradient for level u's seg output, or empty
@@ -197,7 +171,7 @@ public:
             std::vector<Block>& blocks = m_decoder[u];
             Tensor<T> dseg = seg_backward(u, a, doutput_of(u), gm);
             if (da.empty()) da = dseg.empty() ? Tensor<T>::zeros(a.shape(), Layout::channels_last) : std::move(dseg);
-            else if (!dseg.empty()) detail::add_into<T>(da, dseg);
+            else if (!dseg.empty()) add_forward(backend(), da, dseg, da.view());
             a = {};
             for (std::size_t i = blocks.size() - 1; i >= 1; --i)
                 da = block_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
@@ -240,7 +214,7 @@ public:
         for (int s = P; s >= 0; --s) {
             std::vector<Block>& blocks = m_encoder[s];
             if (s < P) {
-                detail::add_into<T>(da, dskips[std::size_t(s)]);
+                add_forward(backend(), da, dskips[std::size_t(s)], da.view());
                 dskips[std::size_t(s)] = {};
             }
             for (std::size_t i = blocks.size(); i-- > 0;) {
@@ -396,7 +370,8 @@ private:
             const Index3 k = m_top.conv_kernels[std::size_t(s)];
             const Index3 stride = s == 0 ? one : m_top.pool_strides[std::size_t(s - 1)];
             for (int i = 0; i < convs; ++i)
-                m_encoder[s].push_back(add_block(key(prefix, -1, i), i == 0 ? cin : cout, cout, k, i == 0 ? stride : one));
+                m_encoder[s].push_back(
+                    add_block(key(prefix, -1, i), i == 0 ? cin : cout, cout, k, i == 0 ? stride : one));
         }
         {  // the bottleneck: Sequential(StackedConvLayers(n - 1 convs, strided), StackedConvLayers(1 conv))
             const std::string prefix = concat("conv_blocks_context.", P);

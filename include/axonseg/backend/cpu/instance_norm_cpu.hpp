@@ -40,11 +40,21 @@ struct NormGeometry {
     }
     Index slots() const { return groups * lanes; }
     Index stat_of(Index slot) const { return slot / lanes * lane_stats + slot % lanes % lane_stats; }
-    // The offset of the first voxel of statistic k = n*C + c.
-    Index first_element(Index k) const {
-        return lane_stats == 1 ? k * S : k / C * S * C + k % C;
+    // The offset of voxel p (0 <= p < S) of statistic k = n*C + c.
+    Index element(Index k, Index p) const {
+        return lane_stats == 1 ? k * S + p : (k / C * S + p) * C + k % C;
     }
 };
+
+// The mean of up to k_shift_samples voxels spread evenly over statistic k's S voxels.
+constexpr Index k_shift_samples = 4096;
+template <class A, class T>
+double sample_mean(const NormGeometry& g, const T* in, Index k) {
+    const Index m = std::min(g.S, k_shift_samples);
+    double sum = 0;
+    for (Index i = 0; i < m; ++i) sum += double(A(in[g.element(k, i * g.S / m)]));
+    return m > 0 ? sum / double(m) : 0.0;
+}
 
 // One value per slot from one per statistic.
 template <class A>
@@ -174,9 +184,11 @@ void instance_norm_forward(Cpu, ConstView<T> x, ConstView<T> gamma, ConstView<T>
     const T* in = x.data();
     T* out = y.data();
 
-    // Pass 1: sums of (x - shift) and its square, shift = the first voxel's value per (n, c).
+    // Pass 1: sums of (x - shift) and its square. The shift must lie near the mean, or the float
+    // block sums lose the variance to cancellation: one voxel is not enough (in a U-Net the first
+    // voxel is a zero-padded corner, far from the mean), so it is the mean of an even sample.
     std::vector<double> shift(std::size_t(N * C));
-    for (Index k = 0; k < N * C; ++k) shift[k] = double(A(in[g.first_element(k)]));
+    for (Index k = 0; k < N * C; ++k) shift[k] = detail::sample_mean<A>(g, in, k);
     const std::vector<A> shift_slot = detail::per_slot<A>(g, shift);
     const A* sh = shift_slot.data();
     detail::NormPartials partials(g);
