@@ -49,7 +49,8 @@ public:
     Index dim(int i) const { return m_shape[i]; }
     Index stride(int i) const { return m_strides[i]; }
     Index numel() const { return m_shape.numel(); }
-    // True for a default view ({}, "not wanted" in operator calls) as well as for zero elements.
+    // True for a default view `{}` (null data: "absent" or "not wanted" in operator calls) and for
+    // a view of zero elements.
     bool empty() const { return m_data == nullptr || numel() == 0; }
 
     bool has_layout(Layout layout) const {

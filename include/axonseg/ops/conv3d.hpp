@@ -18,12 +18,6 @@ struct Conv3dParams {
 
 namespace detail {
 
-// An optional argument (bias, dx) is passed as an empty view `{}`, which has rank 0.
-template <class T, class D>
-bool given(TensorView<T, D> v) {
-    return v.rank() != 0;
-}
-
 inline Shape conv3d_output_shape(const char* op, const Shape& x, const Shape& w, const Conv3dParams& p) {
     AXONSEG_CHECK(x.rank() == 5 && w.rank() == 5, op, ": input ", x, " and weight ", w,
                   " must be (N,C_in,D,H,W) and (C_out,C_in,kd,kh,kw)");
@@ -57,7 +51,7 @@ void conv3d_forward(B backend, Input<T, B> x, Input<T, B> w, Input<T, B> bias, O
                     const Conv3dParams& p) {
     const char* op = "conv3d_forward";
     const Shape expected = detail::conv3d_output_shape(op, x.shape(), w.shape(), p);  // (N,Co,Do,Ho,Wo)
-    AXONSEG_CHECK(!detail::given(bias) || bias.shape() == Shape{w.dim(0)}, op, ": bias ", bias.shape(),
+    AXONSEG_CHECK(bias.empty() || bias.shape() == Shape{w.dim(0)}, op, ": bias ", bias.shape(),
                   " must have C_out = ", w.dim(0), " elements for weight ", w.shape());
     AXONSEG_CHECK(y.shape() == expected, op, ": output ", y.shape(), " should be ", expected, " for input ",
                   x.shape(), ", weight ", w.shape(), ", stride ", p.stride, ", pad ", p.pad);
@@ -76,11 +70,11 @@ void conv3d_backward(B backend, Input<T, B> x, Input<T, B> w, Input<T, B> dy, Ou
     const Shape y = detail::conv3d_output_shape(op, x.shape(), w.shape(), p);  // (N,Co,Do,Ho,Wo)
     AXONSEG_CHECK(dy.shape() == y, op, ": dy ", dy.shape(), " should be ", y, " for input ", x.shape(),
                   ", weight ", w.shape(), ", stride ", p.stride, ", pad ", p.pad);
-    AXONSEG_CHECK(!detail::given(dx) || dx.shape() == x.shape(), op, ": dx ", dx.shape(),
+    AXONSEG_CHECK(dx.empty() || dx.shape() == x.shape(), op, ": dx ", dx.shape(),
                   " should be the input's shape ", x.shape());
     AXONSEG_CHECK(dw.shape() == w.shape(), op, ": dw ", dw.shape(), " should be the weight's shape ",
                   w.shape());
-    AXONSEG_CHECK(!detail::given(dbias) || dbias.shape() == Shape{w.dim(0)}, op, ": dbias ",
+    AXONSEG_CHECK(dbias.empty() || dbias.shape() == Shape{w.dim(0)}, op, ": dbias ",
                   dbias.shape(), " must have C_out = ", w.dim(0), " elements for weight ", w.shape());
     backend::conv3d_backward(backend, x, w, dy, dx, dw, dbias, p.stride, p.pad, mode);
 }

@@ -63,7 +63,7 @@ void conv_transpose3d_backward(B backend, Input<T, B> x, Input<T, B> w, Input<T,
     const Shape y = detail::conv_transpose3d_output_shape(op, x.shape(), w.shape(), p);  // (N,Co,...)
     AXONSEG_CHECK(dy.shape() == y, op, ": dy ", dy.shape(), " should be ", y, " for input ", x.shape(),
                   ", weight ", w.shape(), ", stride ", p.stride);
-    AXONSEG_CHECK(dx.rank() == 0 || dx.shape() == x.shape(), op, ": dx ", dx.shape(),
+    AXONSEG_CHECK(dx.empty() || dx.shape() == x.shape(), op, ": dx ", dx.shape(),
                   " should be the input's shape ", x.shape());
     AXONSEG_CHECK(dw.shape() == w.shape(), op, ": dw ", dw.shape(), " should be the weight's shape ",
                   w.shape());

@@ -66,10 +66,10 @@ struct ConvDescs {
 template <class Family, class T>
 void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstView<T> bias,
                   TensorView<T> dst, const ConvGeometry& g) {
-    const bool with_bias = bias.rank() != 0;
-    const std::string key = axonseg::detail::concat(op, " ", to_string(dtype_v<T>), " src ", describe(src),
-                                           " weights ", describe(weights), " bias ", describe(bias), " dst ",
-                                           describe(dst), " stride ", g.stride, " pad ", g.pad);
+    const bool with_bias = !bias.empty();
+    const std::string key = axonseg::detail::concat(
+        op, " ", to_string(dtype_v<T>), " src ", describe(src), " weights ", describe(weights), " bias ",
+        describe(bias), " dst ", describe(dst), " stride ", g.stride, " pad ", g.pad);
     struct Entry {
         Primitive conv;
         Operand src, weights, bias, dst;
@@ -100,7 +100,7 @@ template <class Family, class T>
 void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, ConstView<T> ddst,
                    TensorView<T> dsrc, TensorView<T> dweights, TensorView<T> dbias, const ConvGeometry& g,
                    Grad mode) {
-    const bool with_dsrc = dsrc.rank() != 0, with_bias = dbias.rank() != 0;
+    const bool with_dsrc = !dsrc.empty(), with_bias = !dbias.empty();
     const std::string key = axonseg::detail::concat(
         op, " ", to_string(dtype_v<T>), " src ", describe(src), " weights ", describe(weights), " ddst ",
         describe(ddst), " dsrc ", describe(dsrc), " dweights ", describe(dweights), " dbias ",
@@ -121,26 +121,28 @@ void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, Const
         const dnnl::primitive_attr attr = user_scratchpad_attr();
         Entry entry;
         if (with_dsrc) {
-            const auto pd = AXONSEG_DNNL(key, typename Family::BackwardData::primitive_desc(
-                                                  {Family::k_algorithm, d.src, d.weights, d.dst, d.stride,
-                                                   d.pad, d.pad},
-                                                  attr, engine(), hint));
+            const auto pd =
+                AXONSEG_DNNL(key, typename Family::BackwardData::primitive_desc(
+                                      {Family::k_algorithm, d.src, d.weights, d.dst, d.stride, d.pad, d.pad},
+                                      attr, engine(), hint));
             entry.data = Primitive::from<typename Family::BackwardData>(pd);
             entry.w = Operand::input(view_desc(weights, layout), pd.weights_desc(), key);
             entry.dsrc = Operand::output(view_desc(dsrc, layout), pd.diff_src_desc(), Grad::overwrite, key);
         }
         const MemoryDesc dw_any(d.weights.dims(), DataType::f32, dnnl::memory::format_tag::any);
-        const MemoryDesc db = with_bias ? MemoryDesc({weights.dim(0)}, DataType::f32, dnnl::memory::format_tag::x)
-                                        : MemoryDesc();
-        const auto pd = AXONSEG_DNNL(key, typename Family::BackwardWeights::primitive_desc(
-                                              {Family::k_algorithm, d.src, dw_any, db, d.dst, d.stride, d.pad,
-                                               d.pad},
-                                              attr, engine(), hint));
+        const MemoryDesc db = with_bias
+                                  ? MemoryDesc({weights.dim(0)}, DataType::f32, dnnl::memory::format_tag::x)
+                                  : MemoryDesc();
+        const auto pd =
+            AXONSEG_DNNL(key, typename Family::BackwardWeights::primitive_desc(
+                                  {Family::k_algorithm, d.src, dw_any, db, d.dst, d.stride, d.pad, d.pad},
+                                  attr, engine(), hint));
         entry.weights = Primitive::from<typename Family::BackwardWeights>(pd);
         entry.src = Operand::input(view_desc(src, layout), pd.src_desc(), key);
         entry.ddst = Operand::input(view_desc(ddst, layout), pd.diff_dst_desc(), key);
         entry.dw = Operand::output(view_desc(dweights, layout), pd.diff_weights_desc(), mode, key);
-        if (with_bias) entry.dbias = Operand::output(view_desc(dbias, layout), pd.diff_bias_desc(), mode, key);
+        if (with_bias)
+            entry.dbias = Operand::output(view_desc(dbias, layout), pd.diff_bias_desc(), mode, key);
         return entry;
     });
     Execution run(key);

@@ -37,8 +37,8 @@ void conv_transpose3d_backward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T>
     if constexpr (!onednn::has_data_type<T>)
         conv_transpose3d_backward(reference, x, w, dy, dx, dw, stride, mode);
     else
-        onednn::conv_backward<onednn::Deconvolution>("conv_transpose3d_backward", x, onednn::swap_in_out(w), dy,
-                                                     dx, onednn::swap_in_out(dw), TensorView<T>{},
+        onednn::conv_backward<onednn::Deconvolution>("conv_transpose3d_backward", x, onednn::swap_in_out(w),
+                                                     dy, dx, onednn::swap_in_out(dw), TensorView<T>{},
                                                      {stride, Index3{}}, mode);
 }
 

@@ -102,7 +102,7 @@ Layout activation_layout(const V&... views) {
 // A view as text for cache keys and error messages: shape, then strides.
 template <class T>
 std::string describe(TensorView<T> v) {
-    if (v.rank() == 0) return "none";
+    if (v.empty()) return "none";
     std::ostringstream s;
     s << v.shape() << "/[";
     for (int i = 0; i < v.rank(); ++i) s << (i ? "," : "") << v.stride(i);

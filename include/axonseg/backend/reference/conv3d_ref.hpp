@@ -41,7 +41,7 @@ void conv3d_forward(Reference, ConstView<T> x, ConstView<T> w, ConstView<T> bias
     const detail::ConvLoops c(x.shape(), w.shape(), y.shape(), stride, pad);
     parallel_for(0, c.n * c.co, [&](Index nco) {
         const Index n = nco / c.co, co = nco % c.co;
-        const double b = bias.rank() == 0 ? 0.0 : double(compute_t<T>(bias(co)));
+        const double b = bias.empty() ? 0.0 : double(compute_t<T>(bias(co)));
         for (Index od = 0; od < c.od; ++od)
             for (Index oh = 0; oh < c.oh; ++oh)
                 for (Index ow = 0; ow < c.ow; ++ow) {
@@ -130,7 +130,7 @@ void conv3d_backward_weights(Reference, ConstView<T> x, ConstView<T> dy, TensorV
                             }
                         store(dw(co, ci, kd, kh, kw), acc);
                     }
-        if (dbias.rank() == 0) return;
+        if (dbias.empty()) return;
         double acc = 0;
         for (Index n = 0; n < c.n; ++n)
             for (Index od = 0; od < c.od; ++od)
@@ -144,7 +144,7 @@ void conv3d_backward_weights(Reference, ConstView<T> x, ConstView<T> dy, TensorV
 template <class T>
 void conv3d_backward(Reference, ConstView<T> x, ConstView<T> w, ConstView<T> dy, TensorView<T> dx,
                      TensorView<T> dw, TensorView<T> dbias, Index3 stride, Index3 pad, Grad mode) {
-    if (dx.rank() != 0) conv3d_backward_data(reference, w, dy, dx, stride, pad);
+    if (!dx.empty()) conv3d_backward_data(reference, w, dy, dx, stride, pad);
     conv3d_backward_weights(reference, x, dy, dw, dbias, stride, pad, mode);
 }
 

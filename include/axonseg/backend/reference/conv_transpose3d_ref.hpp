@@ -19,7 +19,7 @@ void conv_transpose3d_forward(Reference, ConstView<T> x, ConstView<T> w, TensorV
 template <class T>
 void conv_transpose3d_backward(Reference, ConstView<T> x, ConstView<T> w, ConstView<T> dy,
                                TensorView<T> dx, TensorView<T> dw, Index3 stride, Grad mode) {
-    if (dx.rank() != 0) conv3d_forward(reference, dy, w, ConstView<T>{}, dx, stride, Index3{});
+    if (!dx.empty()) conv3d_forward(reference, dy, w, ConstView<T>{}, dx, stride, Index3{});
     conv3d_backward_weights(reference, dy, x, dw, TensorView<T>{}, stride, Index3{}, mode);
 }
 
