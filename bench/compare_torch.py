@@ -218,6 +218,10 @@ def main():
     if not exes:
         sys.exit("compare_torch: no benchmark programs (give paths or --build DIR)")
 
+    load_start = os.getloadavg()
+    if load_start[0] > 1:
+        print(f"compare_torch: load average {load_start[0]:.2f}: other work shares the cores, "
+              "timings will be low", file=sys.stderr)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     peak_json = args.peak_json
     if peak_json is None:
@@ -274,6 +278,7 @@ def main():
         "commit": commit, "working_tree_dirty": dirty,
         "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "threads": args.threads,
                     "peak": peak},
+        "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
         "torch_version": torch_version, "repetitions": args.repetitions,
         "rows": rows, "goals": [{"goal": t, "met": m} for t, m in checks],
         "axonseg_raw": raw,
