@@ -5,13 +5,15 @@
 //   forward:  read x (statistics), then read x and write y
 //   backward: read x and dy (the two per-channel sums), then read x and dy and write dx
 // bw_frac: the time those passes take at the read and copy bandwidths axonseg_peak measured,
-// over the time taken.
+// over the time taken. Memory bandwidth on this virtual machine drifts with its neighbours, so each
+// pass also has a floor_* benchmark run beside it: the same passes with axonseg_peak's plain loops.
 // bench/compare_torch.py times PyTorch's separate F.instance_norm + F.leaky_relu beside it.
 #include "bench_support.hpp"
 
 #include "axonseg/ops/instance_norm_leaky_relu.hpp"
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -55,6 +57,30 @@ void norm_forward(benchmark::State& state, const NormCase& c) {
     bench::report_bandwidth(state, c.bytes<T>(), 1, 1);
 }
 
+// The fastest the passes can go: `read_passes` reading and `copy_passes` copying one fp32
+// activation, with the AVX-512 loops of axonseg_peak.
+void streaming_floor(benchmark::State& state, const NormCase& c, int read_passes,
+                     int copy_passes) {
+    using namespace bench::detail;
+    const auto x = random_tensor<float>(c.x_shape(), Layout::channels_last, 1);  // (1,C,S,S,S)
+    auto y = Tensor<float>::zeros(c.x_shape(), Layout::channels_last);            // (1,C,S,S,S)
+    const Index n = x.numel();  // a multiple of 64: whole cache lines
+    std::vector<float> partial(std::size_t(thread_count()), 0.0f);
+    for (auto _ : state) {
+        for (int r = 0; r < read_passes; ++r)
+            parallel_lines(n, [&](Index o, Index len, int t) {
+                partial[std::size_t(t)] += read_range(x.data() + o, len);
+            });
+        for (int k = 0; k < copy_passes; ++k)
+            parallel_lines(n, [&](Index o, Index len, int) {
+                copy_range(x.data() + o, y.data() + o, len);
+            });
+        benchmark::DoNotOptimize(partial.data());
+        benchmark::DoNotOptimize(y.data());
+    }
+    bench::report_bandwidth(state, c.bytes<float>(), read_passes, copy_passes);
+}
+
 void norm_backward(benchmark::State& state, const NormCase& c) {
     const auto x = random_tensor<float>(c.x_shape(), Layout::channels_last, 1);   // (1,C,S,S,S)
     const auto gamma = random_tensor<float>({c.channels}, Layout::contiguous, 2);  // (C)
@@ -90,7 +116,11 @@ int main(int argc, char** argv) {
             ->MinTime(0.3);
     };
     for (const NormCase& c : k_norm_cases) {
+        add(string(c.name) + "/floor_forward_f32",
+            [](benchmark::State& s, const NormCase& nc) { streaming_floor(s, nc, 1, 1); }, c);
         add(string(c.name) + "/forward_f32", norm_forward<float>, c);
+        add(string(c.name) + "/floor_backward_f32",
+            [](benchmark::State& s, const NormCase& nc) { streaming_floor(s, nc, 3, 1); }, c);
         add(string(c.name) + "/backward_f32", norm_backward, c);
         add(string(c.name) + "/forward_bf16", norm_forward<bfloat16>, c);
     }

@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+namespace axonseg::prep {
+enum class BlurPlane;  // prep/high_pass.hpp
+}
+
 namespace axonseg::cli {
 
 using Args = std::vector<std::string>;
@@ -29,5 +33,10 @@ bool parse(const Args& args, const char* usage, const boost::program_options::op
            const boost::program_options::positional_options_description* positional = nullptr);
 
 int run_info(const Args& args);
+int run_crop(const Args& args);
+int run_annotate(const Args& args);
+
+// "zy", "yx" or "zyx" (crop --blur-plane, annotate rough --blur-plane); a usage error otherwise.
+prep::BlurPlane parse_blur_plane(const std::string& s);
 
 }  // namespace axonseg::cli

@@ -15,6 +15,8 @@ namespace axonseg::cli {
 std::span<const Command> commands() {
     static const Command table[] = {
         {"info", "show how this axonseg was built and what hardware it sees", run_info},
+        {"crop", "cut training cubes around ImageJ-marked points from a slice folder", run_crop},
+        {"annotate", "make a cube's rough (thresholded) or fine (thinned) label", run_annotate},
     };
     return table;
 }

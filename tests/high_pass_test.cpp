@@ -1,0 +1,154 @@
+// The rough annotation's high-pass response: bit for bit against real cv2 (the original's label,
+// fixture high_pass.fix, and cv2 on every slice for BlurPlane::yx), the 3-d blur against plain
+// loops, strided input, bad arguments, and the time on the brain example's 600 x 600 slices.
+#include "support/checks.hpp"
+#include "support/fixture.hpp"
+
+#include "axonseg/io/slice_folder.hpp"
+#include "axonseg/prep/high_pass.hpp"
+
+#include <chrono>
+#include <random>
+
+using namespace axonseg;
+using namespace axonseg::prep;
+
+namespace {
+
+Index count_differences(ConstView<std::uint16_t> a, ConstView<std::uint16_t> b) {
+    REQUIRE(a.shape() == b.shape());
+    Index n = 0;
+    for (Index z = 0; z < a.dim(0); ++z)
+        for (Index y = 0; y < a.dim(1); ++y)
+            for (Index x = 0; x < a.dim(2); ++x) n += a(z, y, x) != b(z, y, x);
+    return n;
+}
+
+// The 3 x 3 x 3 response with plain loops: separable Gaussian (the same kernel), reflect-101.
+Tensor<std::uint16_t> response_3d_plain(ConstView<std::uint16_t> cube) {
+    const double side = prep::detail::k_gauss3_side, centre = prep::detail::k_gauss3_centre;
+    const auto blur = [&](const Tensor<double>& in, int axis) {
+        Tensor<double> out(in.shape());  // (D,H,W)
+        const Index n = in.dim(axis);
+        for (Index z = 0; z < in.dim(0); ++z)
+            for (Index y = 0; y < in.dim(1); ++y)
+                for (Index x = 0; x < in.dim(2); ++x) {
+                    std::array<Index, 3> i{z, y, x}, p = i, q = i;
+                    p[axis] = n == 1 ? i[axis] : (i[axis] == 0 ? 1 : i[axis] - 1);
+                    q[axis] = n == 1 ? i[axis] : (i[axis] == n - 1 ? n - 2 : i[axis] + 1);
+                    const double w = n == 1 ? 0 : side;
+                    out(z, y, x) = (n == 1 ? 1 : centre) * in(z, y, x) + w * (in(p[0], p[1], p[2]) + in(q[0], q[1], q[2]));
+                }
+        return out;
+    };
+    Tensor<double> g(cube.shape());  // (D,H,W)
+    for (Index z = 0; z < cube.dim(0); ++z)
+        for (Index y = 0; y < cube.dim(1); ++y)
+            for (Index x = 0; x < cube.dim(2); ++x) g(z, y, x) = cube(z, y, x);
+    g = blur(blur(blur(g, 2), 1), 0);
+    Tensor<std::uint16_t> out(cube.shape());  // (D,H,W)
+    for (Index z = 0; z < cube.dim(0); ++z)
+        for (Index y = 0; y < cube.dim(1); ++y)
+            for (Index x = 0; x < cube.dim(2); ++x)
+                out(z, y, x) = std::uint16_t(std::max(0.0, double(cube(z, y, x)) - g(z, y, x)));
+    return out;
+}
+
+Tensor<std::uint16_t> random_cube(const Shape& shape, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> value(0, 65535);
+    Tensor<std::uint16_t> t(shape);
+    for (Index i = 0; i < t.numel(); ++i) t.data()[i] = std::uint16_t(value(rng));
+    return t;
+}
+
+}  // namespace
+
+TEST_CASE("the kernel is OpenCV's getGaussianKernel(3, 10, CV_64F)") {
+    const test::Fixture fx(test::fixture_path("high_pass.fix"));
+    const auto k = fx.meta()["kernel"];
+    REQUIRE(k.size() == 3);
+    CHECK(std::strtod(k[0].get<std::string>().c_str(), nullptr) == prep::detail::k_gauss3_side);
+    CHECK(std::strtod(k[1].get<std::string>().c_str(), nullptr) == prep::detail::k_gauss3_centre);
+    CHECK(std::strtod(k[2].get<std::string>().c_str(), nullptr) == prep::detail::k_gauss3_side);
+}
+
+TEST_CASE("high_pass_response equals cv2 bit for bit (zy: the original's label; yx: cv2 per slice)") {
+    const test::Fixture fx(test::fixture_path("high_pass.fix"));
+    for (const auto& entry : fx.meta()["cases"]) {
+        const std::string name = entry.get<std::string>();
+        CAPTURE(name);
+        const Tensor<std::uint16_t> in = fx.tensor<std::uint16_t>(name + "_in");
+        CHECK(count_differences(high_pass_response(in), fx.tensor<std::uint16_t>(name + "_zy")) == 0);
+        CHECK(count_differences(high_pass_response(in, BlurPlane::yx), fx.tensor<std::uint16_t>(name + "_yx")) == 0);
+    }
+}
+
+TEST_CASE("the three planes differ on axons, and the 3-d blur matches plain loops") {
+    const test::Fixture fx(test::fixture_path("high_pass.fix"));
+    const Tensor<std::uint16_t> in = fx.tensor<std::uint16_t>("axons_in");  // (20,24,28)
+    const Tensor<std::uint16_t> zy = high_pass_response(in, BlurPlane::zy);
+    const Tensor<std::uint16_t> yx = high_pass_response(in, BlurPlane::yx);
+    const Tensor<std::uint16_t> zyx = high_pass_response(in, BlurPlane::zyx);
+    CHECK(count_differences(zy, yx) > 0);
+    CHECK(count_differences(zy, zyx) > 0);
+    // Plain loops round differently, so a value may sit one below or above across an integer.
+    const Tensor<std::uint16_t> plain = response_3d_plain(in);
+    Index off_by_more = 0;
+    for (Index i = 0; i < plain.numel(); ++i) off_by_more += std::abs(int(plain.data()[i]) - int(zyx.data()[i])) > 1;
+    CHECK(off_by_more == 0);
+    for (const Shape& s : {Shape{1, 1, 1}, Shape{1, 3, 1}, Shape{2, 1, 5}, Shape{3, 2, 2}}) {
+        CAPTURE(to_string(s));
+        const Tensor<std::uint16_t> c = random_cube(s, 3);
+        const Tensor<std::uint16_t> a = high_pass_response(c, BlurPlane::zyx), b = response_3d_plain(c);
+        for (Index i = 0; i < a.numel(); ++i) CHECK(std::abs(int(a.data()[i]) - int(b.data()[i])) <= 1);
+    }
+}
+
+TEST_CASE("high_pass_response reads strided views and does not depend on the thread count") {
+    const Tensor<std::uint16_t> big = random_cube({13, 17, 19}, 11);
+    const ConstView<std::uint16_t> part = big.box({2, 3, 1}, {9, 11, 15});  // (9,11,15), non-contiguous
+    Tensor<std::uint16_t> dense(part.shape());  // (9,11,15)
+    copy(part, dense.view());
+    for (BlurPlane plane : {BlurPlane::zy, BlurPlane::yx, BlurPlane::zyx}) {
+        CAPTURE(int(plane));
+        const Tensor<std::uint16_t> a = high_pass_response(part, plane);
+        CHECK(a.is_contiguous());
+        CHECK(count_differences(a, high_pass_response(dense, plane)) == 0);
+        const int threads = thread_count();
+        set_thread_count(3);  // three chunks of three slices: every chunk starts inside the volume
+        const Tensor<std::uint16_t> b = high_pass_response(dense, plane);
+        set_thread_count(threads);
+        CHECK(count_differences(a, b) == 0);
+    }
+}
+
+TEST_CASE("high_pass_response: bad arguments name the operation and the shape") {
+    Tensor<std::uint16_t> flat = Tensor<std::uint16_t>::zeros({4, 5});
+    CHECK_THROWS_WITH_AS(high_pass_response(flat),
+                         doctest::Contains("high_pass_response: the cube must be a (D,H,W) volume, got shape (4,5)"),
+                         Error);
+}
+
+TEST_CASE("high_pass_response on the brain example's 100 slices of 600 x 600 (time)") {
+    const std::filesystem::path data = test::shared_data_dir();
+    Tensor<std::uint16_t> volume;
+    if (data.empty()) {
+        MESSAGE("../shared/data absent: timing a random 100 x 600 x 600 volume instead");
+        volume = random_cube({100, 600, 600}, 5);
+    } else {
+        const io::SliceFolder folder(data / "dlmbmap/brain-example");
+        volume = Tensor<std::uint16_t>({folder.depth(), folder.height(), folder.width()});
+        folder.read_box(0, 0, 0, volume.view());
+    }
+    high_pass_response(volume);  // the first call pays the page faults of fresh pool memory
+    for (BlurPlane plane : {BlurPlane::zy, BlurPlane::yx, BlurPlane::zyx}) {
+        const auto start = std::chrono::steady_clock::now();
+        const Tensor<std::uint16_t> r = high_pass_response(volume, plane);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        MESSAGE("high_pass_response ", to_string(volume.shape()), " plane ", int(plane), ": ", s * 1e3, " ms, ",
+                2.0 * double(volume.numel()) * 2 / s / 1e9, " GB/s (uint16 in + out), ", thread_count(),
+                " threads");
+        CHECK(r.shape() == volume.shape());
+    }
+}
