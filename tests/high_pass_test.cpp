@@ -115,8 +115,15 @@ TEST_CASE("high_pass_response reads strided views and does not depend on the thr
         const Tensor<std::uint16_t> a = high_pass_response(part, plane);
         CHECK(a.is_contiguous());
         CHECK(count_differences(a, high_pass_response(dense, plane)) == 0);
+        // x not adjacent: the same cube stored (W,H,D) and viewed as (D,H,W).
+        Tensor<std::uint16_t> transposed({15, 11, 9});  // (W,H,D)
+        for (Index z = 0; z < 9; ++z)
+            for (Index y = 0; y < 11; ++y)
+                for (Index x = 0; x < 15; ++x) transposed(x, y, z) = dense(z, y, x);
+        const ConstView<std::uint16_t> strided_x(transposed.data(), Shape{9, 11, 15}, Strides{1, 9, 99});  // (D,H,W)
+        CHECK(count_differences(a, high_pass_response(strided_x, plane)) == 0);
         const int threads = thread_count();
-        set_thread_count(3);  // three chunks of three slices: every chunk starts inside the volume
+        set_thread_count(3);  // three bands of rows (4, 4, 3): two start inside the slice
         const Tensor<std::uint16_t> b = high_pass_response(dense, plane);
         set_thread_count(threads);
         CHECK(count_differences(a, b) == 0);

@@ -23,7 +23,8 @@ namespace axonseg::prep {
 
 enum class OutOfBounds {
     error,  // refuse the whole run, naming the first point whose cube leaves the volume
-    pad,    // read what lies inside, zeros elsewhere
+    pad,    // read what lies inside, zeros elsewhere (a cube wholly outside is all zeros; a label
+            // sees the padding's edge as a bright face)
     skip,   // write nothing for that point (its number N is still used up)
 };
 
@@ -42,6 +43,7 @@ struct CubeBox {
     bool inside = false;
 };
 
+// The box of point p's cube in a depth x height x width volume (Slice shifted by the base).
 inline CubeBox cube_box(const io::CentrePoint& p, const CropParams& params, Index depth, Index height, Index width) {
     const Index half = params.size / 2;
     CubeBox b{.z0 = p.slice - params.slice_base - half, .y0 = p.y - half, .x0 = p.x - half, .size = params.size};
