@@ -48,6 +48,8 @@ def run_axonseg(exe, repetitions, env, pattern):
         [str(exe), "--benchmark_format=json", f"--benchmark_repetitions={repetitions}",
          "--benchmark_report_aggregates_only=true", f"--benchmark_filter={pattern}"],
         check=True, capture_output=True, text=True, env=env).stdout
+    if not out.strip():  # --filter matched none of this program's benchmarks
+        return {}, None
     raw = json.loads(out)
     medians = {}
     for b in raw["benchmarks"]:
@@ -241,7 +243,8 @@ def main():
         print(f"running {exe.name} ...", file=sys.stderr, flush=True)
         m, r = run_axonseg(exe, args.repetitions, env, args.filter)
         medians.update(m)
-        raw[exe.name] = r
+        if r:
+            raw[exe.name] = r
 
     torch_ms, torch_version = {}, None
     if not args.no_torch:
