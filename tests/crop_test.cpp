@@ -2,30 +2,20 @@
 // out-of-bounds policies on the original's own example points (Slice 22, 142 and 260 against a
 // 100-slice stack), labels, refusing to replace files, and the real brain example when present.
 #include "support/checks.hpp"
+#include "support/scratch.hpp"
 
 #include "axonseg/io/tiff.hpp"
 #include "axonseg/prep/crop.hpp"
 
 using namespace axonseg;
 using namespace axonseg::prep;
+using namespace axonseg::test;
 
 namespace {
 
 std::uint16_t synthetic_value(Index z, Index y, Index x) { return std::uint16_t((z * 7919 + y * 331 + x * 31) % 65536); }
 
 // A fresh folder under the system's temporary directory, removed at the end of the test.
-struct ScratchDir {
-    std::filesystem::path path;
-    explicit ScratchDir(const std::string& name) : path(std::filesystem::temp_directory_path() / name) {
-        std::filesystem::remove_all(path);
-        std::filesystem::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
-
 // 100 slices of 60 x 70, uint16 values that encode the position.
 std::filesystem::path write_synthetic_stack(const std::filesystem::path& dir) {
     Tensor<std::uint16_t> volume({100, 60, 70});  // (D,H,W)

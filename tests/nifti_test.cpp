@@ -3,6 +3,7 @@
 // .nii and .nii.gz with a strided input, label conversion with range checks, and the message of
 // every kind of bad file.
 #include "support/checks.hpp"
+#include "support/scratch.hpp"
 
 #include "axonseg/io/nifti.hpp"
 
@@ -18,21 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path k_fixtures = fs::path(AXONSEG_FIXTURE_DIR) / "nifti";
-
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(fs::temp_directory_path() / ("axonseg_nifti_test_" + std::to_string(::getpid()) + "_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 std::string bytes_of(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);

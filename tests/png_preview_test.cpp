@@ -2,6 +2,7 @@
 // input too), the maximum-intensity projection along each axis of a hand-made volume, the
 // percentile scaling, the mask overlay, the side-by-side preview, and the messages of bad calls.
 #include "support/checks.hpp"
+#include "support/scratch.hpp"
 
 #include "axonseg/io/png_preview.hpp"
 
@@ -13,20 +14,6 @@ using namespace axonseg::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(fs::temp_directory_path() / ("axonseg_png_test_" + std::to_string(::getpid()) + "_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 // Decodes a PNG as (H,W,channels) through libpng's simplified reader.
 Tensor<std::uint8_t> read_png(const fs::path& file, int channels) {

@@ -2,6 +2,7 @@
 // slice and box reads against the volume, which files count as slices, and the messages for
 // missing, empty and inconsistent folders.
 #include "support/checks.hpp"
+#include "support/scratch.hpp"
 
 #include "axonseg/io/slice_folder.hpp"
 
@@ -15,30 +16,6 @@ using namespace axonseg::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(fs::temp_directory_path() /
-               ("axonseg_slice_test_" + std::to_string(::getpid()) + "_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-template <class T>
-Tensor<T> random_volume(const Shape& shape, std::uint64_t seed) {
-    if constexpr (std::is_same_v<T, float>)
-        return random_tensor<T>(shape, seed, Layout::contiguous, -1000.0, 1000.0);
-    else
-        return random_tensor<T>(shape, seed, Layout::contiguous, 0.0,
-                                double(std::numeric_limits<T>::max()) + 1);
-}
 
 template <class T>
 ConstView<T> plane(ConstView<T> v, Index z) {  // (H,W) plane z of a (D,H,W) view

@@ -2,6 +2,7 @@
 // written with raw libtiff here), region reads against the full read, the ImageJ page layout,
 // the BigTIFF switch, atomic writes, and the messages of every kind of bad file.
 #include "support/checks.hpp"
+#include "support/scratch.hpp"
 
 #include "axonseg/io/tiff.hpp"
 
@@ -19,32 +20,6 @@ using namespace axonseg::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(fs::temp_directory_path() / ("axonseg_tiff_test_" + std::to_string(::getpid()) + "_" + name)) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-// Random samples covering the type's range (floats include negatives and fractions).
-template <class T>
-Tensor<T> random_volume(const Shape& shape, std::uint64_t seed) {
-    if constexpr (std::is_same_v<T, float>)
-        return random_tensor<T>(shape, seed, Layout::contiguous, -1000.0, 1000.0);
-    else
-        return random_tensor<T>(shape, seed, Layout::contiguous, 0.0,
-                                double(std::numeric_limits<T>::max()) + 1);
-}
 
 template <class T>
 void check_equal(ConstView<T> actual, ConstView<T> expected, const std::string& what) {
