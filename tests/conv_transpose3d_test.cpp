@@ -146,6 +146,26 @@ TEST_CASE_TEMPLATE("conv_transpose3d cpu matches PyTorch", T, float, bfloat16) {
     }
 }
 
+TEST_CASE("conv_transpose3d cpu runs the backward of kernel == stride on channels-last input as matmuls") {
+    // nnU-Net's upsampling; the other cases above (overlapping kernel, contiguous x) stay deconvolutions.
+    const auto x = random_tensor<float>({1, 64, 4, 3, 2}, 40, Layout::channels_last);
+    const auto w = random_tensor<float>({64, 32, 2, 2, 2}, 41);
+    const auto dy = random_tensor<float>({1, 32, 8, 6, 4}, 42, Layout::channels_last);
+    Tensor<float> y(dy.shape(), Layout::channels_last), dx(x.shape(), Layout::channels_last), dw(w.shape());
+    conv_transpose3d_forward(cpu, x, w, y, {});
+    conv_transpose3d_backward(cpu, x, w, dy, dx, dw, {});
+    const std::string x_text = " x " + backend::onednn::describe(x.view()) + " ";
+    int matmul = 0;
+    for (const std::string& entry : backend::onednn::PrimitiveCache::instance().implementations())
+        matmul += entry.rfind("conv_transpose3d_backward matmul", 0) == 0 &&
+                  entry.find(x_text) != std::string::npos;
+    CHECK(matmul == 1);
+    const auto expected =
+        run_up<float>(reference, x.view(), w.view(), dy.view(), {}, Layout::channels_last, 1e30);
+    check_grads(UpGrads<float>{std::move(y), std::move(dx), std::move(dw)}, expected, default_rtol<float>(),
+                "matmul path");
+}
+
 TEST_CASE("conv_transpose3d: oneDNN runs no reference kernel for the cases above") {
     const bool fast_bf16 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
     int checked = 0;

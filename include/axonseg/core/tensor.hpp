@@ -218,7 +218,7 @@ void fill(TensorView<T, D> t, T value) {
     }
 }
 
-template <class T, Device D>
+template <Element T, Device D>
 Tensor<T, D> Tensor<T, D>::full(const Shape& shape, T value, Layout layout) {
     Tensor t(shape, layout);
     fill(t.view(), value);

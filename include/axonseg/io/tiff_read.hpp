@@ -13,6 +13,7 @@
 #include "axonseg/io/tiff_format.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -38,7 +39,26 @@ struct PageLayout {
     Compression compression = Compression::none;
     bool tiled = false;
     Index block_h = 0, block_w = 0;
+    double min_stored_bytes = 0;  // the least the file must hold for these pixels
 };
+
+// The most bytes one stored byte can decode to: PackBits turns 2 bytes into 128, Deflate's limit
+// is 1032:1, and an LZW code (9 bits or more) yields at most 4096 bytes.
+inline double max_expansion(Compression c) {
+    switch (c) {
+        case Compression::none: return 1.0;
+        case Compression::packbits: return 64.0;
+        case Compression::deflate: return 1032.0;
+        case Compression::lzw: return 4096.0 * 8.0 / 9.0;
+    }
+    return 1.0;
+}
+
+inline std::uintmax_t file_bytes(const TiffHandle& h) {
+    std::error_code ec;
+    const std::uintmax_t bytes = std::filesystem::file_size(h.file(), ec);
+    return ec ? 0 : bytes;
+}
 
 // Runs fn(begin, end) on contiguous chunks, one per thread, and rethrows the exception of the
 // lowest failing chunk (none may escape an OpenMP region), so a fixed thread count reports the
@@ -93,9 +113,9 @@ inline PageLayout read_page_layout(const TiffHandle& h, Index page) {
              " samples per pixel (RGB or another multi-channel image); axonseg reads "
              "single-channel images");
     std::string why;
+    const auto bits = h.tag_or<std::uint16_t>(TIFFTAG_BITSPERSAMPLE, 1);
     const auto dtype =
-        dtype_from_libtiff(h.tag_or<std::uint16_t>(TIFFTAG_BITSPERSAMPLE, 1),
-                           h.tag_or<std::uint16_t>(TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT), why);
+        dtype_from_libtiff(bits, h.tag_or<std::uint16_t>(TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT), why);
     if (!dtype) fail("holds ", why, "; axonseg reads uint8, uint16 or float32");
     p.dtype = *dtype;
     const auto code = h.tag_or<std::uint16_t>(TIFFTAG_COMPRESSION, COMPRESSION_NONE);
@@ -118,6 +138,19 @@ inline PageLayout read_page_layout(const TiffHandle& h, Index page) {
     if (p.height <= 0 || p.width <= 0 || p.block_h <= 0 || p.block_w <= 0)
         fail("has an empty or corrupt geometry (", p.height, " x ", p.width, " pixels in blocks of ",
              p.block_h, " x ", p.block_w, ")");
+    // Before anything is allocated: a damaged header must not ask for terabytes. A region read
+    // decodes block by block (a tile is stored and decoded whole), so one block must fit in what
+    // the file's bytes can decode to; the rows of a cut file before the cut still read.
+    // probe_tiff holds the whole stack, tiles padded, to the same bound. Doubles: 2^32 x 2^32
+    // pixels would overflow an Index.
+    const double expansion = max_expansion(p.compression), sample_bytes = bits / 8;
+    if (double(p.block_h) * double(p.block_w) * sample_bytes / expansion > double(file_bytes(h)))
+        fail("claims blocks of ", p.block_h, " x ", p.block_w, " pixels, more than the ", file_bytes(h),
+             "-byte file can hold (truncated or corrupt)");
+    const auto padded = [&](Index n, Index block) {
+        return p.tiled ? std::ceil(double(n) / double(block)) * double(block) : double(n);
+    };
+    p.min_stored_bytes = padded(p.height, p.block_h) * padded(p.width, p.block_w) * sample_bytes / expansion;
     return p;
 }
 
@@ -195,7 +228,8 @@ void check_sample_type(const std::filesystem::path& file, DType in_file, const c
 }  // namespace detail
 
 // The size, sample type and encoding of a multi-page stack, from its headers only. Throws when a
-// page is unsupported, the pages differ in size or type, or the directory chain is damaged.
+// page is unsupported, the pages differ in size or type, the directory chain is damaged, or the
+// pages claim more pixels than the file's size can hold (a cut file or a corrupt header).
 inline TiffInfo probe_tiff(const std::filesystem::path& file) {
     TiffHandle h = detail::open_for_reading(file);
     const detail::PageLayout first = detail::read_page_layout(h, 0);
@@ -211,6 +245,7 @@ inline TiffInfo probe_tiff(const std::filesystem::path& file) {
         TIFFGetField(h.get(), TIFFTAG_IMAGEDESCRIPTION, &description) && description ? description : "";
     // A next-IFD offset that leads nowhere (past the end of a truncated file) can make
     // TIFFReadDirectory stop quietly, so "no more pages" is only believed from a zero offset.
+    double stored_bytes = first.min_stored_bytes;
     while (!TIFFLastDirectory(h.get())) {
         h.clear();
         if (!TIFFReadDirectory(h.get()))
@@ -223,8 +258,14 @@ inline TiffInfo probe_tiff(const std::filesystem::path& file) {
         if (p.dtype != info.dtype)
             AXONSEG_FAIL(file.string(), ": page ", info.depth, " holds ", to_string(p.dtype),
                          " samples, page 0 ", to_string(info.dtype));
+        stored_bytes += p.min_stored_bytes;
         ++info.depth;
     }
+    // Pages could share their data; what the whole stack claims must fit in the file too.
+    if (stored_bytes > double(detail::file_bytes(h)))
+        AXONSEG_FAIL(file.string(), ": truncated or corrupt: pages 0 to ", info.depth - 1, " of ",
+                     info.height, " x ", info.width, " pixels need at least ", std::uintmax_t(stored_bytes),
+                     " bytes, more than the ", detail::file_bytes(h), "-byte file holds");
     detail::check_last_directory_whole(h, info.depth - 1);
     // ImageJ writes stacks over 4 GB as one IFD followed by every page's pixels; those and
     // truncated ImageJ stacks show up as fewer pages than its metadata announces.

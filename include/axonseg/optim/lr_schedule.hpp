@@ -68,6 +68,7 @@ public:
     }
 
     double lr() const { return m_lr; }
+    const PlateauParams& params() const { return m_p; }
     double best() const { return m_best; }
     long long bad_epochs() const { return m_bad_epochs; }
     long long cooldown_counter() const { return m_cooldown_counter; }

@@ -51,6 +51,7 @@ public:
 
     double lr() const { return m_params.lr; }
     void set_lr(double lr) { m_params.lr = lr; }
+    const SgdParams& params() const { return m_params; }
     long long step_count() const { return m_step; }
     std::vector<Tensor<float>>& momentum_buffers() { return m_momentum; }
     void set_step_count(long long step) { m_step = step; }
