@@ -1,7 +1,6 @@
 // Fused instance norm + LeakyReLU: float64 central differences, cpu against the reference, against
 // the unfused pair, PyTorch fixtures, messages.
-#include "support/checks.hpp"
-#include "support/fixture.hpp"
+#include "support/norm_run.hpp"
 
 #include "axonseg/ops/instance_norm_leaky_relu.hpp"
 #include "axonseg/ops/leaky_relu.hpp"
@@ -11,33 +10,8 @@ using namespace axonseg::test;
 
 namespace {
 
-// Everything one forward and backward produce, in layout `layout`, pre-filled with `sentinel`.
 template <class T>
-struct FusedRun {
-    Tensor<T> y, dx, dgamma, dbeta;
-    Tensor<stat_t<T>> mean, rstd;
-    FusedRun(const Shape& shape, double sentinel, Layout layout)
-        : y(sentinel_tensor<T>(shape, sentinel, layout)), dx(sentinel_tensor<T>(shape, sentinel, layout)),
-          dgamma(sentinel_tensor<T>({shape[1]}, sentinel)), dbeta(sentinel_tensor<T>({shape[1]}, sentinel)),
-          mean(sentinel_tensor<stat_t<T>>({shape[0], shape[1]}, sentinel)),
-          rstd(sentinel_tensor<stat_t<T>>({shape[0], shape[1]}, sentinel)) {}
-
-    template <class B>
-    void run(B backend, ConstView<T> x, ConstView<T> gamma, ConstView<T> beta, ConstView<T> dy) {
-        instance_norm_leaky_relu_forward(backend, x, gamma, beta, y, mean, rstd);
-        instance_norm_leaky_relu_backward(backend, x, gamma, beta, mean, rstd, dy, dx, dgamma, dbeta);
-    }
-};
-
-template <class T>
-void check_runs(const FusedRun<T>& actual, const FusedRun<T>& expected, double rtol, const std::string& name) {
-    check_close(actual.y.view(), expected.y.view(), rtol, "y " + name);
-    check_close(actual.mean.view(), expected.mean.view(), rtol, "mean " + name);
-    check_close(actual.rstd.view(), expected.rstd.view(), rtol, "rstd " + name);
-    check_close(actual.dx.view(), expected.dx.view(), rtol, "dx " + name);
-    check_close(actual.dgamma.view(), expected.dgamma.view(), rtol, "dgamma " + name);
-    check_close(actual.dbeta.view(), expected.dbeta.view(), rtol, "dbeta " + name);
-}
+using FusedRun = NormRun<T, NormOp::leaky_relu>;
 
 }  // namespace
 
@@ -113,23 +87,7 @@ TEST_CASE("instance_norm_leaky_relu cpu equals instance_norm then leaky_relu, in
 }
 
 TEST_CASE_TEMPLATE("instance_norm_leaky_relu matches PyTorch", T, float, bfloat16) {
-    Fixture fx(fixture_path("instance_norm_leaky_relu.fix"));
-    const std::string tag = std::is_same_v<T, float> ? "f32" : "bf16";
-    for (const std::string c : {"a", "b"})
-        for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
-            const std::string name = c + " " + tag + " " + to_string(layout);
-            Tensor<T> x = to<T>(fx.tensor<float>(c + "_x").view(), layout);
-            Tensor<T> dy = to<T>(fx.tensor<float>(c + "_dy").view(), layout);
-            FusedRun<T> run(x.shape(), 1e30, layout);
-            run.run(cpu, x, fx.tensor<T>(c + "_gamma"), fx.tensor<T>(c + "_beta"), dy);
-            const double rtol = default_rtol<T>();
-            check_close(run.y.view(), fx.tensor<float>(c + "_y_" + tag).view(), rtol, "y " + name);
-            check_close(run.mean.view(), fx.tensor<double>(c + "_mean").view(), rtol, "mean " + name);
-            check_close(run.rstd.view(), fx.tensor<double>(c + "_rstd").view(), rtol, "rstd " + name);
-            check_close(run.dx.view(), fx.tensor<float>(c + "_dx_" + tag).view(), rtol, "dx " + name);
-            check_close(run.dgamma.view(), fx.tensor<float>(c + "_dgamma_" + tag).view(), rtol, "dgamma " + name);
-            check_close(run.dbeta.view(), fx.tensor<float>(c + "_dbeta_" + tag).view(), rtol, "dbeta " + name);
-        }
+    check_against_pytorch<T, NormOp::leaky_relu>("instance_norm_leaky_relu.fix");
 }
 
 TEST_CASE("instance_norm_leaky_relu rejects bad arguments with a clear message") {

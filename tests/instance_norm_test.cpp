@@ -1,6 +1,5 @@
 // Instance norm: float64 central differences, cpu against the reference, PyTorch fixtures, messages.
-#include "support/checks.hpp"
-#include "support/fixture.hpp"
+#include "support/norm_run.hpp"
 
 #include "axonseg/ops/instance_norm.hpp"
 
@@ -9,33 +8,8 @@ using namespace axonseg::test;
 
 namespace {
 
-// Everything one forward and backward produce, in layout `layout`, pre-filled with `sentinel`.
 template <class T>
-struct NormRun {
-    Tensor<T> y, dx, dgamma, dbeta;
-    Tensor<stat_t<T>> mean, rstd;
-    NormRun(const Shape& shape, double sentinel, Layout layout)
-        : y(sentinel_tensor<T>(shape, sentinel, layout)), dx(sentinel_tensor<T>(shape, sentinel, layout)),
-          dgamma(sentinel_tensor<T>({shape[1]}, sentinel)), dbeta(sentinel_tensor<T>({shape[1]}, sentinel)),
-          mean(sentinel_tensor<stat_t<T>>({shape[0], shape[1]}, sentinel)),
-          rstd(sentinel_tensor<stat_t<T>>({shape[0], shape[1]}, sentinel)) {}
-
-    template <class B>
-    void run(B backend, ConstView<T> x, ConstView<T> gamma, ConstView<T> beta, ConstView<T> dy) {
-        instance_norm_forward(backend, x, gamma, beta, y, mean, rstd);
-        instance_norm_backward(backend, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
-    }
-};
-
-template <class T>
-void check_runs(const NormRun<T>& actual, const NormRun<T>& expected, double rtol, const std::string& name) {
-    check_close(actual.y.view(), expected.y.view(), rtol, "y " + name);
-    check_close(actual.mean.view(), expected.mean.view(), rtol, "mean " + name);
-    check_close(actual.rstd.view(), expected.rstd.view(), rtol, "rstd " + name);
-    check_close(actual.dx.view(), expected.dx.view(), rtol, "dx " + name);
-    check_close(actual.dgamma.view(), expected.dgamma.view(), rtol, "dgamma " + name);
-    check_close(actual.dbeta.view(), expected.dbeta.view(), rtol, "dbeta " + name);
-}
+using PlainRun = NormRun<T, NormOp::plain>;
 
 }  // namespace
 
@@ -71,7 +45,7 @@ TEST_CASE("instance_norm without gamma and beta is the affine one with 1 and 0 (
     const Shape shape{1, 3, 4, 5, 6};
     Tensor<float> x = random_tensor<float>(shape, 5, Layout::channels_last), dy = random_tensor<float>(shape, 6, Layout::channels_last);
     Tensor<float> ones = Tensor<float>::full({3}, 1.0f), zeros = Tensor<float>::zeros({3});
-    NormRun<float> plain(shape, 1e30, Layout::channels_last), affine(shape, -1e30, Layout::channels_last);
+    PlainRun<float> plain(shape, 1e30, Layout::channels_last), affine(shape, -1e30, Layout::channels_last);
     plain.run(cpu, x, {}, {}, dy);
     affine.run(cpu, x, ones, zeros, dy);
     check_close(plain.y.view(), affine.y.view(), 0.0, "y");
@@ -88,7 +62,7 @@ TEST_CASE_TEMPLATE("instance_norm cpu matches the reference", T, float, double, 
                                          to_string(layout);
                 Tensor<T> x = random_tensor<T>(shape, 7, layout, -1.0, 3.0), dy = random_tensor<T>(shape, 8, layout);
                 Tensor<T> gamma = random_tensor<T>({C}, 9, Layout::contiguous, 0.5, 1.5), beta = random_tensor<T>({C}, 10);
-                NormRun<T> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
+                PlainRun<T> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
                 ref.run(reference, x, gamma, beta, dy);
                 fast.run(cpu, x, gamma, beta, dy);
                 check_runs(fast, ref, default_rtol<T>(), name);
@@ -100,7 +74,7 @@ TEST_CASE("instance_norm cpu on a non-contiguous input (a spatial box)") {
     auto x = big.box({0, 0, 1, 0, 2}, {1, 3, 4, 7, 5});  // (1,3,4,7,5) with the parent's strides
     Tensor<float> dense = clone(x), dy = random_tensor<float>(x.shape(), 12);
     Tensor<float> gamma = random_tensor<float>({3}, 13), beta = random_tensor<float>({3}, 14);
-    NormRun<float> ref(x.shape(), 1e30, Layout::contiguous), fast(x.shape(), -1e30, Layout::contiguous);
+    PlainRun<float> ref(x.shape(), 1e30, Layout::contiguous), fast(x.shape(), -1e30, Layout::contiguous);
     ref.run(reference, dense, gamma, beta, dy);
     fast.run(cpu, x, gamma, beta, dy);
     check_runs(fast, ref, 1e-5, "boxed input");
@@ -136,23 +110,7 @@ TEST_CASE("instance_norm cpu stays accurate when a slab's first voxel is far fro
 }
 
 TEST_CASE_TEMPLATE("instance_norm matches PyTorch", T, float, bfloat16) {
-    Fixture fx(fixture_path("instance_norm.fix"));
-    const std::string tag = std::is_same_v<T, float> ? "f32" : "bf16";
-    for (const std::string c : {"a", "b"})
-        for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
-            const std::string name = c + " " + tag + " " + to_string(layout);
-            Tensor<T> x = to<T>(fx.tensor<float>(c + "_x").view(), layout);
-            Tensor<T> dy = to<T>(fx.tensor<float>(c + "_dy").view(), layout);
-            NormRun<T> run(x.shape(), 1e30, layout);
-            run.run(cpu, x, fx.tensor<T>(c + "_gamma"), fx.tensor<T>(c + "_beta"), dy);
-            const double rtol = default_rtol<T>();
-            check_close(run.y.view(), fx.tensor<float>(c + "_y_" + tag).view(), rtol, "y " + name);
-            check_close(run.mean.view(), fx.tensor<double>(c + "_mean").view(), rtol, "mean " + name);
-            check_close(run.rstd.view(), fx.tensor<double>(c + "_rstd").view(), rtol, "rstd " + name);
-            check_close(run.dx.view(), fx.tensor<float>(c + "_dx_" + tag).view(), rtol, "dx " + name);
-            check_close(run.dgamma.view(), fx.tensor<float>(c + "_dgamma_" + tag).view(), rtol, "dgamma " + name);
-            check_close(run.dbeta.view(), fx.tensor<float>(c + "_dbeta_" + tag).view(), rtol, "dbeta " + name);
-        }
+    check_against_pytorch<T, NormOp::plain>("instance_norm.fix");
 }
 
 TEST_CASE("instance_norm rejects bad arguments with a clear message") {
