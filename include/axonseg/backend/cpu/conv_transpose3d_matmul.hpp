@@ -2,7 +2,7 @@
 // two GEMMs through oneDNN's matmul. Kernel offsets k then never overlap: y(s*d+kd, s*h+kh, s*w+kw) =
 // x(d,h,w) . W_k, so with channels-last x as a (P x Ci) matrix (P = N*D*H*W) and dy gathered once into
 // (P x s^3*Co) rows, dx = dy' . W^T and dw = x^T . dy'. oneDNN 2.6's deconvolution backward-weights
-// kernel runs at ~10% of FMA peak; this took the 64->32, 64^3 case from ~140 to ~68 ms. The forward
+// kernel runs at ~10% of FMA peak; this took the 64->32, 64^3 case from 138 to ~70 ms. The forward
 // stays a deconvolution: as a GEMM plus a scatter, or one batched matmul into y, it measured slower.
 #pragma once
 
@@ -48,11 +48,10 @@ inline MemoryDesc matrix(Index rows, Index cols, DataType type, bool transposed 
     return MemoryDesc({rows, cols}, type, transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
 }
 
-inline Primitive make_matmul(const MemoryDesc& a, const MemoryDesc& b, const MemoryDesc& c,
-                             const std::string& context) {
+inline dnnl::matmul::primitive_desc matmul_desc(const MemoryDesc& a, const MemoryDesc& b, const MemoryDesc& c,
+                                                const std::string& context) {
     const auto desc = AXONSEG_DNNL(context, dnnl::matmul::desc(a, b, c));
-    return Primitive::from<dnnl::matmul>(
-        AXONSEG_DNNL(context, dnnl::matmul::primitive_desc(desc, user_scratchpad_attr(), engine())));
+    return AXONSEG_DNNL(context, dnnl::matmul::primitive_desc(desc, user_scratchpad_attr(), engine()));
 }
 
 // Every descriptor of one backward call. dy' (P x s^3*Co) and W (Ci x s^3*Co) are dense buffers of
@@ -93,24 +92,33 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         "conv_transpose3d_backward matmul ", to_string(dtype_v<T>), " x ", describe(x), " w ", describe(w),
         " dy ", describe(dy), " dx ", describe(dx), " dw ", describe(dw), " stride ", stride,
         mode == Grad::accumulate ? " accumulate" : "");
-    const matmul_detail::MatmulDescs d(x, w, dy, dw, stride);
+    const auto d = AXONSEG_DNNL(key, matmul_detail::MatmulDescs(x, w, dy, dw, stride));
     struct Entry {
-        Primitive gather, pack_w, gemm_dx, gemm_dw, unpack_dw;  // pack_w and gemm_dx only with dx
+        Primitive gather, pack_w, block_w, gemm_dx, gemm_dw, unpack_dw;  // pack_w..gemm_dx only with dx
+        MemoryDesc w_blocked;  // W^T in the layout gemm_dx chose
         std::string implementations() const {
             std::string s = gather.implementation + " / " + gemm_dw.implementation;
-            if (gemm_dx.primitive) s += " / " + pack_w.implementation + " / " + gemm_dx.implementation;
+            if (gemm_dx.primitive)
+                s += " / " + pack_w.implementation + " / " + block_w.implementation + " / " +
+                     gemm_dx.implementation;
             return s + " / " + unpack_dw.implementation;
         }
     };
     const Entry& e = PrimitiveCache::instance().get<Entry>(key, [&] {
-        using matmul_detail::make_matmul;
+        using matmul_detail::matmul_desc;
         Entry entry;
         entry.gather = make_reorder(d.dy, d.dy_gathered, Grad::overwrite, key);
-        entry.gemm_dw = make_matmul(d.x_t, d.dy_rows, d.dw_rows, key);
+        entry.gemm_dw = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows, key));
         entry.unpack_dw = make_reorder(d.dw_packed, d.dw, mode, key);
         if (with_dx) {
             entry.pack_w = make_reorder(d.w, d.w_packed, Grad::overwrite, key);
-            entry.gemm_dx = make_matmul(d.dy_rows, d.w_t, d.dx_rows, key);
+            // W^T is tiny and read for every row block: blocked as the kernel wants, gemm_dx ran 1.6x
+            // faster than with plain (transposed) weights, which brgemm copies per block.
+            const MemoryDesc any(d.w_t.dims(), d.w_t.data_type(), dnnl::memory::format_tag::any);
+            const auto pd = matmul_desc(d.dy_rows, any, d.dx_rows, key);
+            entry.gemm_dx = Primitive::from<dnnl::matmul>(pd);
+            entry.w_blocked = pd.weights_desc();
+            entry.block_w = make_reorder(d.w_t, entry.w_blocked, Grad::overwrite, key);
         }
         return entry;
     });
@@ -128,8 +136,10 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
     if (with_dx) {
         std::uint8_t* const w_data = buffer(d.w_packed);  // (Ci, s^3*Co)
         run.run(e.pack_w, {{DNNL_ARG_FROM, mem(d.w, w.data())}, {DNNL_ARG_TO, mem(d.w_packed, w_data)}});
+        std::uint8_t* const wb_data = buffer(e.w_blocked);  // (s^3*Co, Ci) blocked
+        run.run(e.block_w, {{DNNL_ARG_FROM, mem(d.w_t, w_data)}, {DNNL_ARG_TO, mem(e.w_blocked, wb_data)}});
         run.run(e.gemm_dx, {{DNNL_ARG_SRC, mem(d.dy_rows, dy_data)},
-                            {DNNL_ARG_WEIGHTS, mem(d.w_t, w_data)},
+                            {DNNL_ARG_WEIGHTS, mem(e.w_blocked, wb_data)},
                             {DNNL_ARG_DST, mem(d.dx_rows, dx.data())}});
     }
     run.run(e.gemm_dw, {{DNNL_ARG_SRC, mem(d.x_t, x.data())},
