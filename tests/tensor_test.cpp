@@ -78,3 +78,12 @@ TEST_CASE("a moved tensor leaves an empty one behind") {
     CHECK(a.data() == nullptr);  // NOLINT: checking the moved-from state on purpose
     CHECK(a.rank() == 0);
 }
+
+TEST_CASE("without a GPU, device memory reports the reason instead of crashing") {
+    if (cuda_present()) {
+        MESSAGE("skipped: a CUDA device is present");
+        return;
+    }
+    // Built with CUDA: the driver's reason for the failed cudaMalloc; built without: that it was not.
+    CHECK_THROWS_WITH_AS((Tensor<float, Cuda>({4})), doctest::Contains("cuda"), Error);
+}
