@@ -53,31 +53,12 @@ TEST_CASE("instance_norm without gamma and beta is the affine one with 1 and 0 (
 }
 
 TEST_CASE_TEMPLATE("instance_norm cpu matches the reference", T, float, double, bfloat16) {
-    // 7 x 9 x 11: odd sizes; 4 x 6 x 8: channels-last rows of 256 lanes (the register-sum path).
-    for (Index C : {1, 3, 32})
-        for (Index3 dhw : {Index3{7, 9, 11}, Index3{4, 6, 8}})
-            for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
-                const Shape shape{2, C, dhw.d, dhw.h, dhw.w};
-                const std::string name = std::string(to_string(dtype_v<T>)) + " " + to_string(shape) + " " +
-                                         to_string(layout);
-                Tensor<T> x = random_tensor<T>(shape, 7, layout, -1.0, 3.0), dy = random_tensor<T>(shape, 8, layout);
-                Tensor<T> gamma = random_tensor<T>({C}, 9, Layout::contiguous, 0.5, 1.5), beta = random_tensor<T>({C}, 10);
-                PlainRun<T> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
-                ref.run(reference, x, gamma, beta, dy);
-                fast.run(cpu, x, gamma, beta, dy);
-                check_runs(fast, ref, default_rtol<T>(), name);
-            }
+    check_cpu_against_reference<T, NormOp::plain>(-1.0, 1.0);
 }
 
 TEST_CASE("instance_norm cpu on a non-contiguous input (a spatial box)") {
     Tensor<float> big = random_tensor<float>({1, 3, 6, 7, 8}, 11, Layout::channels_last);
-    auto x = big.box({0, 0, 1, 0, 2}, {1, 3, 4, 7, 5});  // (1,3,4,7,5) with the parent's strides
-    Tensor<float> dense = clone(x), dy = random_tensor<float>(x.shape(), 12);
-    Tensor<float> gamma = random_tensor<float>({3}, 13), beta = random_tensor<float>({3}, 14);
-    PlainRun<float> ref(x.shape(), 1e30, Layout::contiguous), fast(x.shape(), -1e30, Layout::contiguous);
-    ref.run(reference, dense, gamma, beta, dy);
-    fast.run(cpu, x, gamma, beta, dy);
-    check_runs(fast, ref, 1e-5, "boxed input");
+    check_view_against_reference<NormOp::plain>(big.box({0, 0, 1, 0, 2}, {1, 3, 4, 7, 5}), "boxed input");
 }
 
 TEST_CASE("instance_norm cpu keeps a 128^3 sample with an offset mean accurate") {

@@ -45,6 +45,38 @@ void check_runs(const NormRun<T, Op>& actual, const NormRun<T, Op>& expected, do
     check_close(actual.dbeta.view(), expected.dbeta.view(), rtol, "dbeta " + name);
 }
 
+// The cpu backend against the reference over odd and lane-filling sizes, C = 1, 3, 32, both layouts.
+// 7 x 9 x 11: odd sizes; 4 x 6 x 8: channels-last rows of 256 lanes (the register-sum path).
+template <class T, NormOp Op>
+void check_cpu_against_reference(double beta_lo, double beta_hi) {
+    for (Index C : {1, 3, 32})
+        for (Index3 dhw : {Index3{7, 9, 11}, Index3{4, 6, 8}})
+            for (Layout layout : {Layout::contiguous, Layout::channels_last}) {
+                const Shape shape{2, C, dhw.d, dhw.h, dhw.w};
+                const std::string name = std::string(to_string(dtype_v<T>)) + " " + to_string(shape) + " " +
+                                         to_string(layout);
+                Tensor<T> x = random_tensor<T>(shape, 7, layout, -1.0, 3.0), dy = random_tensor<T>(shape, 8, layout);
+                Tensor<T> gamma = random_tensor<T>({C}, 9, Layout::contiguous, 0.5, 1.5);
+                Tensor<T> beta = random_tensor<T>({C}, 10, Layout::contiguous, beta_lo, beta_hi);
+                NormRun<T, Op> ref(shape, 1e30, layout), fast(shape, -1e30, layout);
+                ref.run(reference, x, gamma, beta, dy);
+                fast.run(cpu, x, gamma, beta, dy);
+                check_runs(fast, ref, default_rtol<T>(), name);
+            }
+}
+
+// The cpu backend on a non-dense view x against the reference on a dense copy of it.
+template <NormOp Op>
+void check_view_against_reference(TensorView<float> x, const std::string& name) {
+    const Index C = x.dim(1);
+    Tensor<float> dense = clone(x), dy = random_tensor<float>(x.shape(), 12);
+    Tensor<float> gamma = random_tensor<float>({C}, 13), beta = random_tensor<float>({C}, 14);
+    NormRun<float, Op> ref(x.shape(), 1e30, Layout::contiguous), fast(x.shape(), -1e30, Layout::contiguous);
+    ref.run(reference, dense, gamma, beta, dy);
+    fast.run(cpu, x, gamma, beta, dy);
+    check_runs(fast, ref, 1e-5, name);
+}
+
 // The cpu backend against a fixture's cases "a" and "b", in both layouts.
 template <class T, NormOp Op>
 void check_against_pytorch(const std::string& fixture) {
