@@ -60,6 +60,30 @@ void check_norm_forward(const char* op, const X& x, const V& gamma, const V& bet
     check_channel_vector(op, "beta", x, beta);
 }
 
+// Every check of a forward call (plain or fused); the statistics may be empty (not needed).
+template <class T, class S, class D>
+void check_forward_call(const char* op, TensorView<const T, D> x, TensorView<const T, D> gamma,
+                        TensorView<const T, D> beta, TensorView<T, D> y, TensorView<S, D> saved_mean,
+                        TensorView<S, D> saved_rstd) {
+    check_norm_forward(op, x, gamma, beta);
+    check_like_input(op, "output", x, y, false);
+    check_stats(op, "saved_mean", x, saved_mean, true);
+    check_stats(op, "saved_rstd", x, saved_rstd, true);
+}
+
+// The checks a backward call (plain or fused) shares after its inputs x, gamma (and beta).
+template <class T, class S, class D>
+void check_backward_rest(const char* op, TensorView<const T, D> x, TensorView<const S, D> saved_mean,
+                         TensorView<const S, D> saved_rstd, TensorView<const T, D> dy, TensorView<T, D> dx,
+                         TensorView<T, D> dgamma, TensorView<T, D> dbeta) {
+    check_stats(op, "saved_mean", x, saved_mean, false);
+    check_stats(op, "saved_rstd", x, saved_rstd, false);
+    check_like_input(op, "dy", x, dy, false);
+    check_like_input(op, "dx", x, dx, true);
+    check_channel_vector(op, "dgamma", x, dgamma);
+    check_channel_vector(op, "dbeta", x, dbeta);
+}
+
 }  // namespace detail
 
 // x (N,C,D,H,W) with D*H*W > 0, any strides; gamma, beta (C) or empty (not affine: 1 and 0);
@@ -69,11 +93,7 @@ template <Backend B, Floating T>
 void instance_norm_forward(B backend, Input<T, B> x, Input<T, B> gamma, Input<T, B> beta, Output<T, B> y,
                            Output<stat_t<T>, B> saved_mean, Output<stat_t<T>, B> saved_rstd,
                            const InstanceNormParams& p = {}) {
-    constexpr const char* op = "instance_norm_forward";
-    detail::check_norm_forward(op, x, gamma, beta);
-    detail::check_like_input(op, "output", x, y, false);
-    detail::check_stats(op, "saved_mean", x, saved_mean, true);
-    detail::check_stats(op, "saved_rstd", x, saved_rstd, true);
+    detail::check_forward_call("instance_norm_forward", x, gamma, beta, y, saved_mean, saved_rstd);
     backend::instance_norm_forward(backend, x, gamma, beta, y, saved_mean, saved_rstd, p.eps, 1.0);
 }
 
@@ -87,12 +107,7 @@ void instance_norm_backward(B backend, Input<T, B> x, Input<T, B> gamma, Input<s
     constexpr const char* op = "instance_norm_backward";
     detail::check_norm_input(op, x);
     detail::check_channel_vector(op, "gamma", x, gamma);
-    detail::check_stats(op, "saved_mean", x, saved_mean, false);
-    detail::check_stats(op, "saved_rstd", x, saved_rstd, false);
-    detail::check_like_input(op, "dy", x, dy, false);
-    detail::check_like_input(op, "dx", x, dx, true);
-    detail::check_channel_vector(op, "dgamma", x, dgamma);
-    detail::check_channel_vector(op, "dbeta", x, dbeta);
+    detail::check_backward_rest(op, x, saved_mean, saved_rstd, dy, dx, dgamma, dbeta);
     // Slope 1: the fused backward with an identity activation, so beta does not matter.
     backend::instance_norm_backward(backend, x, gamma, {}, saved_mean, saved_rstd, dy, dx, dgamma, dbeta,
                                     1.0, mode);

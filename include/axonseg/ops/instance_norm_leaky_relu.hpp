@@ -23,11 +23,7 @@ void instance_norm_leaky_relu_forward(B backend, Input<T, B> x, Input<T, B> gamm
                                       Output<T, B> y, Output<stat_t<T>, B> saved_mean,
                                       Output<stat_t<T>, B> saved_rstd,
                                       const InstanceNormLeakyReluParams& p = {}) {
-    constexpr const char* op = "instance_norm_leaky_relu_forward";
-    detail::check_norm_forward(op, x, gamma, beta);
-    detail::check_like_input(op, "output", x, y, false);
-    detail::check_stats(op, "saved_mean", x, saved_mean, true);
-    detail::check_stats(op, "saved_rstd", x, saved_rstd, true);
+    detail::check_forward_call("instance_norm_leaky_relu_forward", x, gamma, beta, y, saved_mean, saved_rstd);
     backend::instance_norm_forward(backend, x, gamma, beta, y, saved_mean, saved_rstd, p.eps,
                                    p.negative_slope);
 }
@@ -44,12 +40,7 @@ void instance_norm_leaky_relu_backward(B backend, Input<T, B> x, Input<T, B> gam
                                        Grad mode = Grad::overwrite) {
     constexpr const char* op = "instance_norm_leaky_relu_backward";
     detail::check_norm_forward(op, x, gamma, beta);
-    detail::check_stats(op, "saved_mean", x, saved_mean, false);
-    detail::check_stats(op, "saved_rstd", x, saved_rstd, false);
-    detail::check_like_input(op, "dy", x, dy, false);
-    detail::check_like_input(op, "dx", x, dx, true);
-    detail::check_channel_vector(op, "dgamma", x, dgamma);
-    detail::check_channel_vector(op, "dbeta", x, dbeta);
+    detail::check_backward_rest(op, x, saved_mean, saved_rstd, dy, dx, dgamma, dbeta);
     backend::instance_norm_backward(backend, x, gamma, beta, saved_mean, saved_rstd, dy, dx, dgamma, dbeta,
                                     p.negative_slope, mode);
 }
