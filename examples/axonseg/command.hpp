@@ -36,6 +36,7 @@ int run_info(const Args& args);
 int run_crop(const Args& args);
 int run_annotate(const Args& args);
 int run_synth(const Args& args);
+int run_make_dataset(const Args& args);
 
 // "zy", "yx" or "zyx" (crop --blur-plane, annotate rough --blur-plane); a usage error otherwise.
 prep::BlurPlane parse_blur_plane(const std::string& s);

@@ -17,6 +17,8 @@ std::span<const Command> commands() {
         {"info", "show how this axonseg was built and what hardware it sees", run_info},
         {"crop", "cut training cubes around ImageJ-marked points from a slice folder", run_crop},
         {"annotate", "make a cube's rough (thresholded) or fine (thinned) label", run_annotate},
+        {"make-dataset", "cut augmented training crops from axon and artefact cubes (nnU-Net or axonseg format)",
+         run_make_dataset},
         {"synth", "generate a synthetic axon volume with its exact label and centreline", run_synth},
     };
     return table;
