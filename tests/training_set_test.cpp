@@ -74,9 +74,9 @@ std::map<std::string, std::string> folder_bytes(const fs::path& dir) {
     return files;
 }
 
-template <class Writer>
-TrainingSetSummary make_into(const fs::path& dir, const Folders& f, const TrainingSetParams& p) {
-    const Writer writer(dir);
+TrainingSetSummary make_into(const fs::path& dir, const Folders& f, const TrainingSetParams& p,
+                             io::DatasetFormat format = io::DatasetFormat::axonseg) {
+    const io::DatasetWriter writer(dir, format);
     TrainingSetSummary s = make_training_set(f.base, f.source, p, writer);
     writer.finish(s.description);
     return s;
@@ -86,7 +86,7 @@ TrainingSetSummary make_into(const fs::path& dir, const Folders& f, const Traini
 
 TEST_CASE("Each option adds its cases, with the original's names kept aligned past a skipped cube") {
     const Folders f("training_set_cases");
-    const TrainingSetSummary s = make_into<io::AxonsegDatasetWriter>(f.dir / "out", f, all_options());
+    const TrainingSetSummary s = make_into(f.dir / "out", f, all_options());
     std::set<std::string> names;
     Index artifacts = 0;
     for (const io::DatasetCase& c : s.description.training) {
@@ -107,13 +107,13 @@ TEST_CASE("Each option adds its cases, with the original's names kept aligned pa
 
     // Without options: only the base's axon crops.
     TrainingSetParams plain{.task_name = "Axons", .samples = 3, .dim = k_dim};
-    const TrainingSetSummary p = make_into<io::AxonsegDatasetWriter>(f.dir / "plain", f, plain);
+    const TrainingSetSummary p = make_into(f.dir / "plain", f, plain);
     CHECK(p.description.training.size() == 6);
 }
 
 TEST_CASE("Every crop is normalised to [0, 1], edge^3, with a 0/1 label that is empty for artefacts") {
     const Folders f("training_set_crops");
-    make_into<io::AxonsegDatasetWriter>(f.dir / "out", f, all_options());
+    make_into(f.dir / "out", f, all_options());
     const io::DatasetIndex index = io::read_dataset_index(f.dir / "out");
     REQUIRE(index.training.size() == 26);
     Index axon_crops_with_foreground = 0;
@@ -143,13 +143,13 @@ TEST_CASE("Every crop is normalised to [0, 1], edge^3, with a 0/1 label that is 
 TEST_CASE("A seed makes the same bytes at any thread count, in both formats; another seed does not") {
     const Folders f("training_set_seed");
     const int threads = thread_count();
-    make_into<io::AxonsegDatasetWriter>(f.dir / "a", f, all_options(11));
-    make_into<io::NnUNetTaskWriter>(f.dir / "n", f, all_options(11));
+    make_into(f.dir / "a", f, all_options(11));
+    make_into(f.dir / "n", f, all_options(11), io::DatasetFormat::nnunet);
     set_thread_count(1);
-    make_into<io::AxonsegDatasetWriter>(f.dir / "b", f, all_options(11));
-    make_into<io::NnUNetTaskWriter>(f.dir / "m", f, all_options(11));
+    make_into(f.dir / "b", f, all_options(11));
+    make_into(f.dir / "m", f, all_options(11), io::DatasetFormat::nnunet);
     set_thread_count(threads);
-    make_into<io::AxonsegDatasetWriter>(f.dir / "c", f, all_options(12));
+    make_into(f.dir / "c", f, all_options(12));
     const auto a = folder_bytes(f.dir / "a"), b = folder_bytes(f.dir / "b"), c = folder_bytes(f.dir / "c");
     CHECK(a.size() == 26 * 2 + 1 + 1);  // images, labels, the test image, dataset.json
     CHECK(a == b);
@@ -160,7 +160,7 @@ TEST_CASE("A seed makes the same bytes at any thread count, in both formats; ano
 
 TEST_CASE("The nnU-Net task holds NIfTI images and labels and a dataset.json both readers accept") {
     const Folders f("training_set_nnunet");
-    make_into<io::NnUNetTaskWriter>(f.dir / "Task007_Axons", f, all_options());
+    make_into(f.dir / "Task007_Axons", f, all_options(), io::DatasetFormat::nnunet);
     const io::DatasetIndex index = io::read_dataset_index(f.dir / "Task007_Axons");
     CHECK(index.format == io::DatasetFormat::nnunet);
     REQUIRE(index.training.size() == 26);
@@ -187,8 +187,8 @@ TEST_CASE("Contrast weakening changes axon crops, not their labels, and leaves a
     const Folders f("training_set_contrast");
     TrainingSetParams on = all_options(5), off = all_options(5);
     off.contrast = false;
-    make_into<io::AxonsegDatasetWriter>(f.dir / "on", f, on);
-    make_into<io::AxonsegDatasetWriter>(f.dir / "off", f, off);
+    make_into(f.dir / "on", f, on);
+    make_into(f.dir / "off", f, off);
     const auto a = folder_bytes(f.dir / "on"), b = folder_bytes(f.dir / "off");
     Index changed = 0;
     for (const auto& [name, bytes] : a) {
@@ -200,7 +200,6 @@ TEST_CASE("Contrast weakening changes axon crops, not their labels, and leaves a
 
 TEST_CASE("Bad folders and options are errors naming the folder or file") {
     const Folders f("training_set_errors");
-    const io::AxonsegDatasetWriter writer(f.dir / "out");
     augment::Rng rng(0);
     const auto plan = [&](const fs::path& base, const fs::path& source, const TrainingSetParams& p) {
         return plan_training_set(base, source, p, rng);
@@ -258,7 +257,7 @@ TEST_CASE("axonseg make-dataset writes the set the library makes, shows progress
     CHECK(text.find("skipped ") != std::string::npos);
     TrainingSetParams p = all_options(3);
     p.weakening = {};  // the command's default radius
-    make_into<io::AxonsegDatasetWriter>(f.dir / "library", f, p);
+    make_into(f.dir / "library", f, p);
     auto cli = folder_bytes(f.dir / "out" / "Task007_Axons"), lib = folder_bytes(f.dir / "library");
     cli.erase("dataset.json");  // the command adds its options to the generator entry
     lib.erase("dataset.json");

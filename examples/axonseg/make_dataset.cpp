@@ -54,26 +54,23 @@ int run_make_dataset(const Args& args) {
         if (!bar) bar.emplace("make-dataset", total, "crops");
         bar->update(done);
     };
-    const auto run = [&](const auto& writer) {
-        prep::TrainingSetSummary s = prep::make_training_set(base, source, p, writer, progress);
-        if (bar) bar->finish();
-        s.description.task_id = task_id;
-        s.description.generator = {{"program", "axonseg make-dataset"},
-                                   {"base", base},
-                                   {"source", source},
-                                   {"seed", p.seed},
-                                   {"samples", p.samples},
-                                   {"dim", p.dim},
-                                   {"match", p.match},
-                                   {"join", p.join},
-                                   {"mix_artifacts", p.mix_artifacts},
-                                   {"cutmix", p.cutmix},
-                                   {"contrast", p.contrast}};
-        writer.finish(s.description);
-        return s;
-    };
-    const prep::TrainingSetSummary s = format == "nnunet" ? run(io::NnUNetTaskWriter(folder.temp_path()))
-                                                          : run(io::AxonsegDatasetWriter(folder.temp_path()));
+    const io::DatasetWriter writer(folder.temp_path(), format == "nnunet" ? io::DatasetFormat::nnunet
+                                                                          : io::DatasetFormat::axonseg);
+    prep::TrainingSetSummary s = prep::make_training_set(base, source, p, writer, progress);
+    if (bar) bar->finish();
+    s.description.task_id = task_id;
+    s.description.generator = {{"program", "axonseg make-dataset"},
+                               {"base", base},
+                               {"source", source},
+                               {"seed", p.seed},
+                               {"samples", p.samples},
+                               {"dim", p.dim},
+                               {"match", p.match},
+                               {"join", p.join},
+                               {"mix_artifacts", p.mix_artifacts},
+                               {"cutmix", p.cutmix},
+                               {"contrast", p.contrast}};
+    writer.finish(s.description);
     folder.commit();
     for (const std::string& why : s.skipped) std::printf("make-dataset: skipped %s\n", why.c_str());
     Index artifacts = 0;

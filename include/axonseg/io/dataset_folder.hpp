@@ -3,8 +3,8 @@
 //            what made each case (the trainer reads it);
 //   nnunet   TaskXXX_NAME/{imagesTr,labelsTr,imagesTs} NIfTI + dataset.json, an nnU-Net v1 raw
 //            task, so the original can train on a set made here.
-// Writers put the files of one case at a time (safe from several threads: each case has its own
-// files) and dataset.json last; read_dataset_index reads either format back and checks its files.
+// DatasetWriter puts the files of one case at a time (safe from several threads: each case has its
+// own files) and dataset.json last; read_dataset_index reads either format back and checks its files.
 #pragma once
 
 #include "axonseg/io/atomic_file.hpp"
@@ -68,21 +68,36 @@ inline void make_folders(const std::filesystem::path& dir, std::initializer_list
 
 }  // namespace detail
 
-class AxonsegDatasetWriter {
+// Writes a training set into `dir` (which exists: an AtomicFolder's temporary, say) in `format`.
+class DatasetWriter {
 public:
-    explicit AxonsegDatasetWriter(std::filesystem::path dir) : m_dir(std::move(dir)) {
-        detail::make_folders(m_dir, {"images", "labels", "test"});
+    DatasetWriter(std::filesystem::path dir, DatasetFormat format) : m_dir(std::move(dir)), m_format(format) {
+        if (nnunet()) detail::make_folders(m_dir, {"imagesTr", "labelsTr", "imagesTs"});
+        else detail::make_folders(m_dir, {"images", "labels", "test"});
     }
     // image (D,H,W) float32, label (D,H,W) 0/1.
     void write_training(const std::string& name, TensorView<const float> image,
                         TensorView<const std::uint8_t> label) const {
-        write_tiff_stack(m_dir / "images" / (name + ".tiff"), image);
-        write_tiff_stack(m_dir / "labels" / (name + ".tiff"), label);
+        write(nnunet() ? "imagesTr/" + name + "_0000.nii.gz" : "images/" + name + ".tiff", image);
+        write(nnunet() ? "labelsTr/" + name + ".nii.gz" : "labels/" + name + ".tiff", label);
     }
     void write_test(const std::string& name, TensorView<const float> image) const {
-        write_tiff_stack(m_dir / "test" / (name + ".tiff"), image);
+        write(nnunet() ? "imagesTs/" + name + "_0000.nii.gz" : "test/" + name + ".tiff", image);
     }
     void finish(const DatasetDescription& d) const {
+        detail::write_json(m_dir / "dataset.json", nnunet() ? nnunet_json(d) : axonseg_json(d));
+    }
+
+private:
+    bool nnunet() const { return m_format == DatasetFormat::nnunet; }
+
+    template <class T>
+    void write(const std::string& relative, TensorView<const T> volume) const {
+        if (nnunet()) write_nifti(m_dir / relative, volume);
+        else write_tiff_stack(m_dir / relative, volume);
+    }
+
+    static nlohmann::json axonseg_json(const DatasetDescription& d) {
         nlohmann::json j = {{"format", "axonseg-dataset"},
                             {"version", 1},
                             {"name", d.name},
@@ -98,28 +113,11 @@ public:
                                      {"kind", c.kind},
                                      {"provenance", c.provenance}});
         for (const std::string& name : d.test) j["test"].push_back({{"case", name}, {"image", "test/" + name + ".tiff"}});
-        detail::write_json(m_dir / "dataset.json", j);
+        return j;
     }
 
-private:
-    std::filesystem::path m_dir;
-};
-
-class NnUNetTaskWriter {
-public:
-    explicit NnUNetTaskWriter(std::filesystem::path dir) : m_dir(std::move(dir)) {
-        detail::make_folders(m_dir, {"imagesTr", "labelsTr", "imagesTs"});
-    }
-    void write_training(const std::string& name, TensorView<const float> image,
-                        TensorView<const std::uint8_t> label) const {
-        write_nifti(m_dir / "imagesTr" / (name + "_0000.nii.gz"), image);
-        write_nifti(m_dir / "labelsTr" / (name + ".nii.gz"), label);
-    }
-    void write_test(const std::string& name, TensorView<const float> image) const {
-        write_nifti(m_dir / "imagesTs" / (name + "_0000.nii.gz"), image);
-    }
-    // dataset.json as nnU-Net v1's raw tasks have it (and as D-LMBmap writes it).
-    void finish(const DatasetDescription& d) const {
+    // nnU-Net v1's raw-task dataset.json (as D-LMBmap writes it).
+    static nlohmann::json nnunet_json(const DatasetDescription& d) {
         nlohmann::json j = {{"name", d.name},
                             {"description", "made by axonseg make-dataset"},
                             {"tensorImageSize", "4D"},
@@ -136,11 +134,11 @@ public:
             j["training"].push_back(
                 {{"image", "./imagesTr/" + c.name + ".nii.gz"}, {"label", "./labelsTr/" + c.name + ".nii.gz"}});
         for (const std::string& name : d.test) j["test"].push_back("./imagesTs/" + name + ".nii.gz");
-        detail::write_json(m_dir / "dataset.json", j);
+        return j;
     }
 
-private:
     std::filesystem::path m_dir;
+    DatasetFormat m_format;
 };
 
 // Where the files of a dataset folder are, in its dataset.json's order.

@@ -1,7 +1,7 @@
 // Training-set creation (pipeline §4, D-LMBmap's create_data): axon cubes with their fine labels,
 // optionally histogram-matched copies, junk ("artefact") cubes with empty labels and CutMix of the
-// two, each cut into random crops that go through the augmentations of augment/, written by a
-// dataset writer (io/dataset_folder.hpp). docs/training_set.md says where this differs from the
+// two, each cut into random crops that go through the augmentations of augment/, written by
+// io::DatasetWriter. docs/training_set.md says where this differs from the
 // original and why.
 // The decision a reader would get wrong: every random choice comes from one generator seeded by
 // the user, drawn in a fixed order: first the per-cube choices (match references, CutMix partners
@@ -331,11 +331,10 @@ struct TrainingSetSummary {
     std::vector<std::string> skipped;
 };
 
-// Makes the training set of base (and source) with p, writing each crop through `writer` (see
-// io/dataset_folder.hpp) as soon as it is made; `progress(done, total)` after each crop.
-template <class Writer>
-TrainingSetSummary make_training_set(const std::filesystem::path& base, const std::filesystem::path& source,
-                                     const TrainingSetParams& p, const Writer& writer,
+// Makes the training set of base (and source) with p, writing each crop through `writer` as soon
+// as it is made; `progress(done, total)` after each crop. The caller finishes the writer.
+inline TrainingSetSummary make_training_set(const std::filesystem::path& base, const std::filesystem::path& source,
+                                     const TrainingSetParams& p, const io::DatasetWriter& writer,
                                      const std::function<void(Index, Index)>& progress = {}) {
     augment::Rng rng(p.seed);
     const TrainingSetPlan plan = plan_training_set(base, source, p, rng);
