@@ -334,8 +334,8 @@ struct TrainingSetSummary {
 // Makes the training set of base (and source) with p, writing each crop through `writer` as soon
 // as it is made; `progress(done, total)` after each crop. The caller finishes the writer.
 inline TrainingSetSummary make_training_set(const std::filesystem::path& base, const std::filesystem::path& source,
-                                     const TrainingSetParams& p, const io::DatasetWriter& writer,
-                                     const std::function<void(Index, Index)>& progress = {}) {
+                                            const TrainingSetParams& p, const io::DatasetWriter& writer,
+                                            const std::function<void(Index, Index)>& progress = {}) {
     augment::Rng rng(p.seed);
     const TrainingSetPlan plan = plan_training_set(base, source, p, rng);
     TrainingSetSummary summary;
