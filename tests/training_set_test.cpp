@@ -151,7 +151,8 @@ TEST_CASE("A seed makes the same bytes at any thread count, in both formats; ano
     set_thread_count(threads);
     make_into(f.dir / "c", f, all_options(12));
     const auto a = folder_bytes(f.dir / "a"), b = folder_bytes(f.dir / "b"), c = folder_bytes(f.dir / "c");
-    CHECK(a.size() == 26 * 2 + 1 + 1);  // images, labels, the test image, dataset.json
+    CHECK(a.size() == 26 * 2 + 1 + 1 + 13);  // images, labels, the test image, dataset.json, a preview per case
+    CHECK(a.count("previews/Axons001c.png"));
     CHECK(a == b);
     CHECK(folder_bytes(f.dir / "n") == folder_bytes(f.dir / "m"));
     REQUIRE(a.size() == c.size());

@@ -3,12 +3,14 @@
 //            what made each case (the trainer reads it);
 //   nnunet   TaskXXX_NAME/{imagesTr,labelsTr,imagesTs} NIfTI + dataset.json, an nnU-Net v1 raw
 //            task, so the original can train on a set made here.
+// Both also get previews/<case>.png for a look at what was made.
 // DatasetWriter puts the files of one case at a time (safe from several threads: each case has its
 // own files) and dataset.json last; read_dataset_index reads either format back and checks its files.
 #pragma once
 
 #include "axonseg/io/atomic_file.hpp"
 #include "axonseg/io/nifti.hpp"
+#include "axonseg/io/png_preview.hpp"
 #include "axonseg/io/tiff_write.hpp"
 
 #include <nlohmann/json.hpp>
@@ -72,14 +74,22 @@ inline void make_folders(const std::filesystem::path& dir, std::initializer_list
 class DatasetWriter {
 public:
     DatasetWriter(std::filesystem::path dir, DatasetFormat format) : m_dir(std::move(dir)), m_format(format) {
-        if (nnunet()) detail::make_folders(m_dir, {"imagesTr", "labelsTr", "imagesTs"});
-        else detail::make_folders(m_dir, {"images", "labels", "test"});
+        if (nnunet()) detail::make_folders(m_dir, {"imagesTr", "labelsTr", "imagesTs", "previews"});
+        else detail::make_folders(m_dir, {"images", "labels", "test", "previews"});
     }
     // image (D,H,W) float32, label (D,H,W) 0/1.
     void write_training(const std::string& name, TensorView<const float> image,
                         TensorView<const std::uint8_t> label) const {
         write(nnunet() ? "imagesTr/" + name + "_0000.nii.gz" : "images/" + name + ".tiff", image);
         write(nnunet() ? "labelsTr/" + name + ".nii.gz" : "labels/" + name + ".tiff", label);
+    }
+    // previews/<name>.png: the projection of the middle k_preview_slab slices, beside it the same
+    // with the label over it (io/png_preview.hpp); a whole crop's label would cover everything.
+    void write_preview(const std::string& name, TensorView<const float> image,
+                       TensorView<const std::uint8_t> label) const {
+        const Index slab = std::min(image.dim(0), k_preview_slab), first = (image.dim(0) - slab) / 2;
+        io::write_preview(m_dir / "previews" / (name + ".png"), image.narrow(0, first, slab),
+                          label.narrow(0, first, slab));
     }
     void write_test(const std::string& name, TensorView<const float> image) const {
         write(nnunet() ? "imagesTs/" + name + "_0000.nii.gz" : "test/" + name + ".tiff", image);
@@ -89,6 +99,8 @@ public:
     }
 
 private:
+    static constexpr Index k_preview_slab = 16;
+
     bool nnunet() const { return m_format == DatasetFormat::nnunet; }
 
     template <class T>

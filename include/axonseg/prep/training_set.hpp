@@ -362,6 +362,7 @@ inline TrainingSetSummary make_training_set(const std::filesystem::path& base, c
                 else
                     augment::apply(s, r, augment::RandomCrop{p.dim}, augment::RandomRot90{}, augment::MinMaxNormalise{});
                 writer.write_training(names[std::size_t(j)], s.image, s.label);
+                if (j == 0) writer.write_preview(c.name, s.image, s.label);  // one look per case
             }
         });
         for (Index j = 0; j < c.crops; ++j) {
