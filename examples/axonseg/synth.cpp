@@ -1,9 +1,11 @@
 // `axonseg synth`: a synthetic light-sheet axon volume with its exact ground truth
 // (prep/synth.hpp), written as DIR/volume.tiff (uint16), DIR/label.tiff and DIR/centerline.tiff
-// (uint8 0/255), or with --layout slices as folders of 2-d slices under the same names.
+// (uint8 0/255), or with --layout slices as folders of 2-d slices under the same names; --preview
+// adds a PNG of the volume's maximum-intensity projection beside it with the label in red.
 // Existing outputs are never replaced unless --overwrite; all three are checked before generating.
 #include "command.hpp"
 
+#include "axonseg/io/png_preview.hpp"
 #include "axonseg/io/slice_folder.hpp"
 #include "axonseg/io/tiff_write.hpp"
 #include "axonseg/prep/synth.hpp"
@@ -31,7 +33,7 @@ Index3 parse_shape(const std::string& s) {
 
 int run_synth(const Args& args) {
     namespace po = boost::program_options;
-    std::string out_dir, shape_text, layout = "stack";
+    std::string out_dir, shape_text, layout = "stack", preview;
     prep::SynthParams p;
     bool overwrite = false;
     po::options_description options("synth options");
@@ -44,6 +46,7 @@ int run_synth(const Args& args) {
         ("density", po::value(&p.density)->default_value(p.density), "axon length per 1000 voxels")
         ("artifacts", po::value(&p.artifacts)->default_value(p.artifacts),
          "strength of stripes, blobs and the tissue edge; 0 for none")
+        ("preview", po::value(&preview), "also write this PNG: the volume's z-projection, and beside it with the label")
         ("overwrite", po::bool_switch(&overwrite), "replace existing outputs");
     po::variables_map vm;
     if (!parse(args,
@@ -80,6 +83,7 @@ int run_synth(const Args& args) {
     write("volume", v.volume);
     write("label", v.label);
     write("centerline", v.centerline);
+    if (!preview.empty()) io::write_preview(preview, v.volume.view(), v.label.view());
     Index labelled = 0;
     for (Index i = 0; i < v.label.numel(); ++i) labelled += v.label.data()[i] != 0;
     std::printf("synth: generated in %.2f s; %.3f %% of voxels labelled; wrote %s, %s, %s\n", generated_s,

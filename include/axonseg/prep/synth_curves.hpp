@@ -31,16 +31,28 @@ struct AxonSample {
     double z = 0, y = 0, x = 0, radius = 1, brightness = 0;
 };
 
-// The tissue's edge: tissue is where the distance to `centre` exceeds `radius`. The centre lies
-// beyond a corner of the volume so that only that corner is cut off (as in the brain example);
-// `present` false means the whole volume is tissue.
+// The tissue's edge: tissue is where the distance to the centre (z, y, x) exceeds `radius` plus a
+// ragged wobble. The centre lies beyond a corner of the volume so that only that corner is cut off
+// (as in the brain example); `present` false means the whole volume is tissue.
+// The wobble is a sum of sinusoids of the position along the edge (the unit (y, x) direction
+// tangent) and of z. It is tapered to 0 from `reach` (at least the wobble's largest size) away from
+// the smooth surface on, where it would not show, so that most voxels skip the sines.
 struct TissueEdge {
+    static constexpr int k_wobbles = 4;
     bool present = false;
     double z = 0, y = 0, x = 0, radius = 0;
+    double tangent_y = 0, tangent_x = 0, reach = 1;
+    double amp[k_wobbles] = {}, freq[k_wobbles] = {}, z_freq[k_wobbles] = {}, phase[k_wobbles] = {};
 
     double distance_outside(double pz, double py, double px) const {  // > 0 inside tissue
         if (!present) return 1e30;
-        return std::sqrt((pz - z) * (pz - z) + (py - y) * (py - y) + (px - x) * (px - x)) - radius;
+        const double smooth = std::sqrt((pz - z) * (pz - z) + (py - y) * (py - y) + (px - x) * (px - x)) - radius;
+        const double taper = 1 - std::abs(smooth) / reach;
+        if (taper <= 0) return smooth;
+        const double along = py * tangent_y + px * tangent_x;
+        double wobble = 0;
+        for (int k = 0; k < k_wobbles; ++k) wobble += amp[k] * std::sin(freq[k] * along + z_freq[k] * pz + phase[k]);
+        return smooth - taper * taper * wobble;
     }
 };
 
@@ -57,6 +69,14 @@ struct CurveParams {
     double branch_rate = 1.0 / 200;  // branches per voxel of length
     Vec3 axis{0, 0, 1};           // the bundle's direction (unit length)
     double alignment = 0;         // 0: directions isotropic; 1: axons start along ±axis and keep to it
+    // > 0: axons crowd towards the tissue edge, as in the brain example: a start point at depth t
+    // inside the tissue is kept with probability crowd_floor + (1 - crowd_floor) exp(-t / crowd_depth).
+    double crowd_depth = 0;
+    double crowd_floor = 1;
+    // > 0: each traced piece (either half of an axon, or a branch) ends after an exponentially
+    // distributed length of this mean, voxels, as axons turn out of a thin slab; so crowded starts
+    // make a crowded region instead of long axons spread over the whole volume. 0: no limit.
+    double piece_length = 0;
 };
 
 namespace detail {
@@ -91,7 +111,7 @@ inline std::vector<AxonSample> trace_one(TraceStart start, const CurveParams& p,
                                          Index max_steps, SynthRng& rng, std::vector<TraceStart>& pending) {
     std::normal_distribution<double> g(0.0, 1.0);
     std::uniform_real_distribution<double> u(0.0, 1.0);
-    constexpr double k_turn = 0.12;        // direction kick per step: a bend over tens of voxels
+    constexpr double k_turn = 0.08;        // direction kick per step: a bend over tens of voxels
     constexpr double k_reversion = 0.02;   // pull of radius and brightness back to the axon's own
     constexpr double k_pull = 0.03;        // turn towards the bundle axis per step at alignment 1
     std::vector<AxonSample> samples;
@@ -115,7 +135,7 @@ inline std::vector<AxonSample> trace_one(TraceStart start, const CurveParams& p,
         dir = normalised({dir.z + pull * a.z + k_turn * g(rng), dir.y + pull * a.y + k_turn * g(rng),
                           dir.x + pull * a.x + k_turn * g(rng)});
         log_r += k_reversion * (log_r0 - log_r) + 0.03 * g(rng);
-        log_b += k_reversion * (log_b0 - log_b) + 0.05 * g(rng);
+        log_b += k_reversion * (log_b0 - log_b) + 0.1 * g(rng);
         pos = {pos.z + k_synth_step * dir.z, pos.y + k_synth_step * dir.y, pos.x + k_synth_step * dir.x};
     }
     return samples;
@@ -132,16 +152,21 @@ inline std::vector<std::vector<AxonSample>> trace_axons(const CurveParams& p, co
     std::normal_distribution<double> g(0.0, 1.0);
     const Index3& s = p.shape;
     const Index max_steps = Index(4.0 * double(std::max({s.d, s.h, s.w})) / k_synth_step) + 8;
+    std::exponential_distribution<double> piece(p.piece_length > 0 ? k_synth_step / p.piece_length : 1.0);
+    const auto steps = [&] { return p.piece_length > 0 ? std::min(max_steps, Index(piece(rng)) + 1) : max_steps; };
     std::vector<std::vector<AxonSample>> curves;
     double length = 0;
-    // Drawing a start point can fail only inside the cut-off corner; the edge never covers it all.
+    // Drawing a start point can fail only inside the cut-off corner (the edge never covers it all)
+    // or by crowding, which keeps at least crowd_floor > 0 of them.
     while (length < p.total_length) {
         Vec3 start{u(rng) * double(s.d) - 0.5, u(rng) * double(s.h) - 0.5, u(rng) * double(s.w) - 0.5};
-        if (edge.distance_outside(start.z, start.y, start.x) <= 0 ||
-            !detail::inside_volume(s, start.z, start.y, start.x))
+        const double depth = edge.distance_outside(start.z, start.y, start.x);
+        if (depth <= 0 || !detail::inside_volume(s, start.z, start.y, start.x)) continue;
+        if (p.crowd_depth > 0 &&
+            u(rng) >= p.crowd_floor + (1 - p.crowd_floor) * std::exp(-depth / p.crowd_depth))
             continue;
         const double skew = u(rng);
-        const double radius = p.radius_min + (p.radius_max - p.radius_min) * skew * skew * skew;
+        const double radius = p.radius_min + (p.radius_max - p.radius_min) * std::pow(skew, 4.0);
         const double brightness = p.brightness * std::exp(0.6 * std::clamp(g(rng), -2.5, 2.5));  // no runaway tail
         const Vec3 r = detail::random_direction(rng), a = p.axis;
         const double w = p.alignment * (r.z * a.z + r.y * a.y + r.x * a.x >= 0 ? 1.0 : -1.0);
@@ -150,16 +175,16 @@ inline std::vector<std::vector<AxonSample>> trace_axons(const CurveParams& p, co
         std::vector<detail::TraceStart> pending;
         // Forward half, then the backward half joined in front of it (reversed), one curve.
         std::vector<AxonSample> forward =
-            detail::trace_one({start, dir, radius, brightness}, p, edge, max_steps, rng, pending);
+            detail::trace_one({start, dir, radius, brightness}, p, edge, steps(), rng, pending);
         std::vector<AxonSample> backward = detail::trace_one(
-            {start, {-dir.z, -dir.y, -dir.x}, radius, brightness}, p, edge, max_steps, rng, pending);
+            {start, {-dir.z, -dir.y, -dir.x}, radius, brightness}, p, edge, steps(), rng, pending);
         std::reverse(backward.begin(), backward.end());
         if (!backward.empty()) backward.pop_back();  // the shared start sample
         backward.insert(backward.end(), forward.begin(), forward.end());
         length += double(backward.size()) * k_synth_step;
         curves.push_back(std::move(backward));
         for (std::size_t i = 0; i < pending.size() && length < p.total_length; ++i) {
-            std::vector<AxonSample> branch = detail::trace_one(pending[i], p, edge, max_steps, rng, pending);
+            std::vector<AxonSample> branch = detail::trace_one(pending[i], p, edge, steps(), rng, pending);
             length += double(branch.size()) * k_synth_step;
             if (!branch.empty()) curves.push_back(std::move(branch));
         }
@@ -169,8 +194,9 @@ inline std::vector<std::vector<AxonSample>> trace_axons(const CurveParams& p, co
 
 // Rasterises the curves: label (D,H,W) gets 255 at every voxel whose centre lies within a sample's
 // radius, centerline (D,H,W) 255 at every sample's nearest voxel, and signal (D,H,W) the largest
-// brightness of the tubes covering a voxel, with a one-voxel linear fall-off at the tube wall
-// (a partial-volume edge, before the point-spread blur). Requires the three zero-filled and
+// brightness of the tubes covering a voxel, falling off linearly over the voxel centred on the tube
+// wall (a partial-volume edge, before the point-spread blur: a radius-1 axon is 2 voxels wide at
+// half maximum, as the brain example's thin axons are). Requires the three zero-filled and
 // contiguous. Slabs of z in parallel; each voxel's value is a maximum, so it is independent of order.
 inline void render_axons(const std::vector<std::vector<AxonSample>>& curves, TensorView<std::uint8_t> label,
                          TensorView<std::uint8_t> centerline, TensorView<float> signal) {
@@ -178,7 +204,7 @@ inline void render_axons(const std::vector<std::vector<AxonSample>>& curves, Ten
     parallel_chunks(0, d, [&](Index z_begin, Index z_end, int) {
         for (const std::vector<AxonSample>& curve : curves)
             for (const AxonSample& a : curve) {
-                const double reach = a.radius + 1.0;
+                const double reach = a.radius + 0.5;
                 const Index z0 = std::max(z_begin, Index(std::ceil(a.z - reach)));
                 const Index z1 = std::min(z_end - 1, Index(std::floor(a.z + reach)));
                 if (z0 > z1) continue;
@@ -193,7 +219,7 @@ inline void render_axons(const std::vector<std::vector<AxonSample>>& curves, Ten
                             const double dist = std::sqrt(dz * dz + dy * dy + dx * dx);
                             if (dist > reach) continue;
                             if (dist <= a.radius) label(z, y, x) = 255;
-                            const float v = float(a.brightness * std::min(1.0, a.radius + 1.0 - dist));
+                            const float v = float(a.brightness * std::min(1.0, reach - dist));
                             signal(z, y, x) = std::max(signal(z, y, x), v);
                         }
                 const Index cz = Index(std::lround(a.z));

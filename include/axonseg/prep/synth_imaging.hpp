@@ -1,8 +1,9 @@
 // Synthetic axons, part 2 (imaging): what a light-sheet microscope does to the rendered axons of
 // prep/synth_curves.hpp. An anisotropic Gaussian point-spread blur (wider in z), a smooth uneven
-// background with autofluorescence texture, the bright tissue surface beyond the tissue's edge,
-// light-sheet stripes (shadows cast along x, so the gain varies with y and drifts with z), then
-// shot noise (Poisson in photons) and Gaussian read noise, quantised to 16 bits with saturation.
+// background with autofluorescence texture, light-sheet stripes (shadows cast along y, so the gain
+// varies with x and drifts with z, as in the brain example), then shot noise (Poisson in photons)
+// and Gaussian read noise, quantised to 16 bits with saturation. The tissue edge's light and rim
+// are composed in prep/synth.hpp.
 // The decision a reader would get wrong: noise is drawn per z-slice from an engine seeded by a
 // value the caller draws in order from the one seeded engine, so the output is byte-identical for a
 // seed whatever the thread count.
@@ -107,9 +108,10 @@ inline void blur_psf(TensorView<float> v, double sigma_z, double sigma_yx) {
     detail::blur_axis(v, 2, taps);
 }
 
-// Light-sheet stripes: the illumination's shadows run along x, so the gain is a function of (z, y)
-// only: 1 plus a sum of sinusoids across y with periods of 3-40 voxels whose phases drift with z.
-// Returns (D,H) gains around 1 with relative spread about `strength`.
+// Light-sheet stripes: the illumination's shadows run along y, so the gain is a function of (z, x)
+// only: 1 plus a sum of sinusoids across x with periods of 3-40 voxels whose phases drift with z.
+// Returns (D,W) gains around 1 with relative spread about 3/4 of `strength` (amplitudes are drawn
+// between a half and all of strength * sqrt(2 / waves)).
 inline Tensor<float> stripe_gains(Index3 shape, double strength, SynthRng& rng) {
     constexpr int k_waves = 8;
     std::uniform_real_distribution<double> u(0.0, 1.0);
@@ -118,15 +120,15 @@ inline Tensor<float> stripe_gains(Index3 shape, double strength, SynthRng& rng) 
         period[k] = 3.0 + 37.0 * u(rng);
         phase[k] = 2 * std::numbers::pi * u(rng);
         drift[k] = 0.05 * (u(rng) - 0.5);
-        amp[k] = strength * std::sqrt(2.0 / k_waves) * u(rng);
+        amp[k] = strength * std::sqrt(2.0 / k_waves) * (0.5 + 0.5 * u(rng));
     }
-    Tensor<float> gains(Shape{shape.d, shape.h});  // (D,H)
+    Tensor<float> gains(Shape{shape.d, shape.w});  // (D,W)
     for (Index z = 0; z < shape.d; ++z)
-        for (Index y = 0; y < shape.h; ++y) {
+        for (Index x = 0; x < shape.w; ++x) {
             double g = 1;
             for (int k = 0; k < k_waves; ++k)
-                g += amp[k] * std::sin(2 * std::numbers::pi * double(y) / period[k] + phase[k] + drift[k] * double(z));
-            gains(z, y) = float(std::max(0.2, g));
+                g += amp[k] * std::sin(2 * std::numbers::pi * double(x) / period[k] + phase[k] + drift[k] * double(z));
+            gains(z, x) = float(std::max(0.2, g));
         }
     return gains;
 }
