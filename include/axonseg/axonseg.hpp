@@ -32,6 +32,8 @@
 #include "axonseg/optim/clip.hpp"
 #include "axonseg/optim/lr_schedule.hpp"
 #include "axonseg/optim/sgd.hpp"
+#include "axonseg/train/precision.hpp"
+#include "axonseg/train/train_step.hpp"
 
 #include "axonseg/io/nifti.hpp"
 #include "axonseg/io/png_preview.hpp"

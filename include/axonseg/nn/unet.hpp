@@ -5,18 +5,18 @@
 // The decision a reader would otherwise get wrong is what training keeps. PyTorch keeps every conv
 // block's conv output and its activated output, and each concat. Here a block keeps only its conv
 // output z and the norm statistics; its activated output (one norm pass over z) is recomputed
-// whenever a backward needs it as an input, and freed at once. No concat is kept: the backward of a
-// decoder level's first conv runs on the two halves of its weight in turn (upsampled, then skip),
-// each half's input recomputed (the upsampling once more, the skip from its z), so neither the
-// concat nor its gradient exists in the backward pass, where they would set the peak. The skip's
-// activation lives from its encoder stage to its decoder level. Inference keeps nothing: a block
-// normalises its conv output in place and every activation is freed once consumed.
+// whenever a backward needs it as an input, and freed at once. No concat exists: a decoder level's
+// first conv runs on the two halves of its weight in turn (upsampled, then skip) and sums them, in
+// the forward and in the backward (each half's input recomputed there: the upsampling once more, the
+// skip from its z), so neither the concat nor its gradient is ever allocated; at full resolution the
+// concat alone is 512 MiB in fp32 and set the peak of the forward. The skip's activation lives from
+// its encoder stage to its decoder level. Inference keeps nothing: a block normalises its conv
+// output in place and every activation is freed once consumed.
 #pragma once
 
 #include "axonseg/nn/parameter.hpp"
 #include "axonseg/nn/unet_topology.hpp"
 #include "axonseg/ops/add.hpp"
-#include "axonseg/ops/concat.hpp"
 #include "axonseg/ops/conv3d.hpp"
 #include "axonseg/ops/conv_transpose3d.hpp"
 #include "axonseg/ops/instance_norm_leaky_relu.hpp"
@@ -119,20 +119,11 @@ public:
         for (int u = 0; u < P; ++u) {
             const int stage = P - 1 - u;
             Tensor<T>& skip = skips[std::size_t(stage)];  // (N,C,D,H,W)
-            const Index C = skip.dim(1);
-            // NB: the upsampling is not written into the concat's first channels in place: oneDNN
-            // only runs fast on dense outputs and would stage a channel range through a copy anyway.
             Tensor<T> upsampled(skip.shape(), Layout::channels_last);  // (N,C,D,H,W)
             conv_transpose3d_forward(backend(), in, working(m_up[u]), upsampled.view(),
                                      ConvTranspose3dParams{.stride = m_top.pool_strides[std::size_t(stage)]});
             a = {};
-            Tensor<T> cat(Shape{skip.dim(0), 2 * C, skip.dim(2), skip.dim(3), skip.dim(4)},
-                          Layout::channels_last);  // (N,2C,D,H,W): upsampled first, skip second
-            concat_forward(backend(), upsampled, skip, cat.view());
-            upsampled = {};
-            skip = {};
-            a = block_forward(m_decoder[u].front(), cat);
-            cat = {};
+            a = first_block_forward(m_decoder[u].front(), std::move(upsampled), std::move(skip));
             for (std::size_t i = 1; i < m_decoder[u].size(); ++i) a = block_forward(m_decoder[u][i], a);
             in = a;
             if (returns_output(u)) outputs.push_back(seg_forward(u, a));
@@ -148,9 +139,7 @@ public:
     // order, each the gradient of the loss with respect to that output (any dense layout), or empty
     // for an output the loss ignores. Parameter gradients are overwritten or added into per `mode`;
     // the caches are freed as the pass goes.
-    void backward(std::span<const TensorView<const T>> doutputs, Grad mode = Grad::overwrite)
-        requires(!std::is_same_v<T, bfloat16>)
-    {
+    void backward(std::span<const TensorView<const T>> doutputs, Grad mode = Grad::overwrite) {
         check_doutputs(doutputs);
         if constexpr (!k_master_is_working)
             for (std::size_t i = m_work_grad.size(); i < m_params.size(); ++i)
@@ -176,8 +165,9 @@ public:
             for (std::size_t i = blocks.size() - 1; i >= 1; --i)
                 da = block_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
 
-            // The first block's input was the concat [upsampled, skip]. Its conv backward runs per
-            // half of the weight's input channels, each on its recomputed half.
+            // The first block's input was the concat [upsampled, skip] (never formed, see
+            // first_block_forward). Its conv backward runs per half of the weight's input channels,
+            // each on its recomputed half.
             Block& first = blocks.front();
             norm_backward(first, da, gm);  // da is now the gradient of the conv output
             const int stage = P - 1 - u, p = first.param;
@@ -258,6 +248,30 @@ private:
         const int p = b.param;
         Tensor<T> z(conv3d_output_shape(x.shape(), working(p).shape(), b.conv), Layout::channels_last);
         conv3d_forward(backend(), x, working(p), working(p + 1), z.view(), b.conv);
+        return normalise(b, std::move(z));
+    }
+
+    // A decoder level's first block, whose input is the concat [upsampled, skip]: its conv is the sum
+    // of the convs of the two halves of its weight's input channels. Each input is freed once read.
+    Tensor<T> first_block_forward(Block& b, Tensor<T> upsampled, Tensor<T> skip) {
+        const int p = b.param;
+        const Index C = skip.dim(1);
+        const TensorView<const T> w_up = working(p).narrow(1, 0, C), w_skip = working(p).narrow(1, C, C);
+        Tensor<T> z(conv3d_output_shape(skip.shape(), w_skip.shape(), b.conv), Layout::channels_last);  // (N,C,D,H,W)
+        conv3d_forward(backend(), upsampled, w_up, working(p + 1), z.view(), b.conv);
+        upsampled = {};
+        {
+            Tensor<T> part(z.shape(), Layout::channels_last);  // (N,C,D,H,W) the skip half's share
+            conv3d_forward(backend(), skip, w_skip, {}, part.view(), b.conv);
+            skip = {};
+            add_forward(backend(), z, part, z.view());
+        }
+        return normalise(b, std::move(z));
+    }
+
+    // The block's output from its conv output z; training keeps z and the statistics.
+    Tensor<T> normalise(Block& b, Tensor<T> z) {
+        const int p = b.param;
         if (m_mode == Mode::inference) {  // normalise in place: nothing is kept
             instance_norm_leaky_relu_forward(backend(), z, working(p + 2), working(p + 3), z.view(), {}, {});
             return z;
