@@ -8,6 +8,7 @@
 #include "axonseg/core/grad.hpp"
 #include "axonseg/core/memory.hpp"
 #include "axonseg/core/parallel.hpp"
+#include "axonseg/core/progress.hpp"
 #include "axonseg/core/shape.hpp"
 #include "axonseg/core/tensor.hpp"
 
@@ -35,6 +36,8 @@
 #include "axonseg/train/precision.hpp"
 #include "axonseg/train/train_step.hpp"
 
+#include "axonseg/io/atomic_folder.hpp"
+#include "axonseg/io/dataset_folder.hpp"
 #include "axonseg/io/nifti.hpp"
 #include "axonseg/io/png_preview.hpp"
 #include "axonseg/io/points_csv.hpp"
@@ -48,3 +51,4 @@
 #include "axonseg/prep/synth.hpp"
 #include "axonseg/prep/thinning.hpp"
 #include "axonseg/prep/threshold.hpp"
+#include "axonseg/prep/training_set.hpp"
