@@ -1,8 +1,11 @@
 // Convolutions at the shapes of the real network (nnU-Net 3d_fullres on 128^3 patches, batch 1):
 // forward fp32, backward fp32 (dx, dw, dbias; the first layer has no dx), forward bf16, with
 // activations channels-last as they stay between layers and weights in PyTorch's (Co,Ci,k,k,k)
-// order, as the network stores them. GFLOP/s counts 2 flops per multiply-add; backward counts the
-// data and the weight gradients. bench/compare_torch.py times the same cases in PyTorch by name.
+// order, as the network stores them. The weights do not change between iterations, so their
+// blocked copy is reused after the first (as in inference; a training step reorders each weight
+// once, backend/cpu/onednn_weight_cache.hpp). GFLOP/s counts 2 flops per multiply-add; backward
+// counts the data and the weight gradients. bench/compare_torch.py times the same cases in PyTorch
+// by name.
 #include "bench_support.hpp"
 
 #include "axonseg/ops/conv3d.hpp"

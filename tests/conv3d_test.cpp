@@ -6,6 +6,8 @@
 #include "support/checks.hpp"
 #include "support/fixture.hpp"
 
+#include <cstring>
+
 using namespace axonseg;
 using namespace axonseg::test;
 
@@ -178,6 +180,106 @@ TEST_CASE_TEMPLATE("conv3d Grad::accumulate adds the parameter gradients into dw
         };
         check_backend(reference);
         check_backend(cpu);
+    }
+}
+
+TEST_CASE_TEMPLATE("conv3d cpu reuses reordered weights only while they are unchanged", T, float, bfloat16) {
+    using backend::onednn::WeightCache;
+    using R = ReferenceT<T>;
+    // Stride 1 computes dx as a forward conv of flipped weights; stride 2 with oneDNN's backward-data
+    // kernel, whose reordered weights are cached too.
+    const Conv3dParams p1{.pad = {1, 1, 1}}, p2{.stride = {2, 2, 2}, .pad = {1, 1, 1}};
+    const auto x = random_tensor<T>({1, 32, 5, 6, 7}, 40, Layout::channels_last);
+    const auto b = random_tensor<T>({16}, 41);
+    // The forward and backward results of the cpu path against the reference on w's current values.
+    auto check_against_reference = [&](ConstView<T> w, const std::string& name) {
+        for (const Conv3dParams& p : {p1, p2}) {
+            const Shape ys = conv3d_output_shape(x.shape(), w.shape(), p);
+            const auto dy = random_tensor<T>(ys, 42, Layout::channels_last);
+            Tensor<T> y = sentinel_tensor<T>(ys, -1e30, Layout::channels_last);
+            Tensor<T> dx = sentinel_tensor<T>(x.shape(), -1e30, Layout::channels_last), dw(w.shape());
+            conv3d_forward(cpu, x, w, b, y, p);
+            conv3d_backward(cpu, x, w, dy, dx, dw, {}, p);
+            Tensor<R> y_ref(ys), dx_ref(x.shape()), dw_ref(w.shape());
+            const auto rx = to<R>(x.view()), rw = to<R>(w), rdy = to<R>(dy.view());
+            conv3d_forward(reference, rx, rw, to<R>(b.view()), y_ref, p);
+            conv3d_backward(reference, rx, rw, rdy, dx_ref, dw_ref, {}, p);
+            const std::string n = name + (p.stride.d == 2 ? ", stride 2" : ", stride 1");
+            check_close(y.view(), y_ref.view(), default_rtol<T>(), n + ": y");
+            check_close(dx.view(), dx_ref.view(), default_rtol<T>(), n + ": dx");
+        }
+    };
+    WeightCache& cache = WeightCache::instance();
+    auto forward = [&](ConstView<T> w) {
+        Tensor<T> y({1, 16, 5, 6, 7}, Layout::channels_last);
+        conv3d_forward(cpu, x, w, b, y, p1);
+        return y;
+    };
+
+    SUBCASE("a second call hits, a weight changed in place misses and is used") {
+        Tensor<T> w = random_tensor<T>({16, 32, 3, 3, 3}, 43, Layout::contiguous, -0.3, 0.3);
+        check_against_reference(w, "first call");
+        const Tensor<T> y1 = forward(w);
+        const auto before = cache.stats();
+        const Tensor<T> y2 = forward(w);
+        CHECK(cache.stats().hits == before.hits + 1);
+        CHECK(cache.stats().misses == before.misses);
+        CHECK(std::memcmp(y1.data(), y2.data(), std::size_t(y1.numel()) * sizeof(T)) == 0);
+        // One element, as an optimiser step or update_working_copy() would change it in place.
+        w(7, 20, 1, 2, 0) = T(float_of(w(7, 20, 1, 2, 0)) + 0.25);
+        forward(w);
+        CHECK(cache.stats().misses == before.misses + 1);
+        check_against_reference(w, "one weight changed in place");
+        // The last byte of the span, a change a sampled fingerprint could miss.
+        w(15, 31, 2, 2, 2) = T(-float_of(w(15, 31, 2, 2, 2)) - 0.5);
+        check_against_reference(w, "the last weight changed");
+    }
+    SUBCASE("weights freed and others allocated at the same address are not mistaken for them") {
+        const void* first = nullptr;
+        for (std::uint64_t seed : {44, 45, 46}) {
+            const auto w = random_tensor<T>({16, 32, 3, 3, 3}, seed, Layout::contiguous, -0.3, 0.3);
+            INFO("same address as the first weights: ", w.data() == first);  // the pool reuses blocks
+            if (!first) first = w.data();
+            check_against_reference(w, "new weights, seed " + std::to_string(seed));
+        }
+    }
+    SUBCASE("a channel range of a wider weight (the decoder's conv on a concatenation)") {
+        Tensor<T> big_w = random_tensor<T>({16, 64, 3, 3, 3}, 47, Layout::contiguous, -0.3, 0.3);
+        const auto w = big_w.narrow(1, 32, 32);  // (16,32,3,3,3) with the parent's strides
+        check_against_reference(w, "narrowed");
+        big_w(3, 40, 0, 1, 2) = T(float_of(big_w(3, 40, 0, 1, 2)) - 0.5);  // inside the view
+        check_against_reference(w, "narrowed, changed inside the view");
+        big_w(15, 0, 0, 0, 0) = T(1.0);  // inside the span, outside the view: a harmless miss
+        check_against_reference(w, "narrowed, changed beside the view");
+    }
+    SUBCASE("weights changed before every call (training) hold no copies; unchanged again, they are cached") {
+        cache.clear();
+        Tensor<T> w = random_tensor<T>({16, 32, 3, 3, 3}, 49, Layout::contiguous, -0.3, 0.3);
+        for (int step = 0; step < 4; ++step) {
+            w(step, 5, 1, 1, 1) = T(float_of(w(step, 5, 1, 1, 1)) + 0.125);  // an optimiser step
+            const Tensor<T> y = forward(w);
+            Tensor<R> y_ref(y.shape());
+            conv3d_forward(reference, to<R>(x.view()), to<R>(w.view()), to<R>(b.view()), y_ref, p1);
+            check_close(y.view(), y_ref.view(), default_rtol<T>(), "step " + std::to_string(step));
+            CHECK(cache.stats().entries == (step == 0 ? 1u : 0u));  // the first call cannot know
+        }
+        const auto before = cache.stats();
+        forward(w);  // the same bytes twice in a row: cached again
+        CHECK(cache.stats().entries == 1);
+        CHECK(cache.stats().misses == before.misses + 1);
+        forward(w);
+        CHECK(cache.stats().hits == before.hits + 1);
+    }
+    SUBCASE("with capacity 0 nothing is kept and results stay right") {
+        const std::size_t capacity = cache.capacity();
+        cache.set_capacity(0);
+        CHECK(cache.stats().entries == 0);
+        CHECK(cache.stats().bytes == 0);
+        const auto w = random_tensor<T>({16, 32, 3, 3, 3}, 48, Layout::contiguous, -0.3, 0.3);
+        check_against_reference(w, "capacity 0");
+        check_against_reference(w, "capacity 0, again");
+        CHECK(cache.stats().entries == 0);
+        cache.set_capacity(capacity);
     }
 }
 

@@ -1,7 +1,10 @@
 // CPU 3-d convolution through oneDNN, float and bfloat16 (double takes the reference loops).
 // Activations are described with their real layout (so channels-last runs brgconv/jit kernels at
 // ~92% of FMA peak), weights with format `any`: the user's OIDHW weights are reordered into the
-// kernel's blocked format on every call (cheap, and caching them would go stale in training).
+// kernel's blocked format, and the result is kept while the weights' bytes stay the same
+// (onednn_weight_cache.hpp: for bf16 that reorder took as long as the conv itself on 8^3).
+// With stride 1, dx runs as a forward convolution of dy (oneDNN 2.6's backward-data kernel is
+// slower than its forward one; see conv3d_backward below).
 // bf16 computes with fp32 accumulation inside oneDNN; weight gradients are accumulated by the
 // kernel in fp32 and rounded once when written (or added) into the caller's dw.
 // The code is written once for oneDNN's convolution and deconvolution, which share descriptors
@@ -9,7 +12,9 @@
 #pragma once
 
 #include "axonseg/backend/cpu/onednn.hpp"
+#include "axonseg/backend/cpu/onednn_weight_cache.hpp"
 #include "axonseg/backend/reference/conv3d_ref.hpp"
+#include "axonseg/core/parallel.hpp"
 
 namespace axonseg::backend {
 
@@ -62,10 +67,14 @@ struct ConvDescs {
     }
 };
 
+// Whether a call's weights go through the WeightCache: not for weights made for one call, whose
+// entries would only hold memory until evicted.
+enum class WeightCaching { on, off };
+
 // dst = (de)conv(src, weights) + bias. `weights` is (OC,IC,k...) with any strides; bias may be absent.
 template <class Family, class T>
 void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstView<T> bias,
-                  TensorView<T> dst, const ConvGeometry& g) {
+                  TensorView<T> dst, const ConvGeometry& g, WeightCaching caching = WeightCaching::on) {
     const bool with_bias = !bias.empty();
     const std::string key = axonseg::detail::concat(
         op, " ", to_string(dtype_v<T>), " src ", describe(src), " weights ", describe(weights), " bias ",
@@ -87,7 +96,8 @@ void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstV
     });
     Execution run(key);
     Args args{{DNNL_ARG_SRC, run.input(e.src, src.data())},
-              {DNNL_ARG_WEIGHTS, run.input(e.weights, weights.data())},
+              {DNNL_ARG_WEIGHTS, caching == WeightCaching::on ? weights_input(run, e.weights, weights)
+                                                                : run.input(e.weights, weights.data())},
               {DNNL_ARG_DST, run.output(e.dst, dst.data())}};
     if (with_bias) args[DNNL_ARG_BIAS] = run.input(e.bias, bias.data());
     run.run(e.conv, std::move(args));
@@ -149,7 +159,7 @@ void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, Const
     const dnnl::memory dy = run.input(e.ddst, ddst.data());
     if (with_dsrc)
         run.run(*e.data, {{DNNL_ARG_DIFF_DST, dy},
-                          {DNNL_ARG_WEIGHTS, run.input(e.w, weights.data())},
+                          {DNNL_ARG_WEIGHTS, weights_input(run, e.w, weights)},
                           {DNNL_ARG_DIFF_SRC, run.output(e.dsrc, dsrc.data())}});
     Args args{{DNNL_ARG_SRC, run.input(e.src, src.data())},
               {DNNL_ARG_DIFF_DST, dy},
@@ -157,6 +167,30 @@ void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, Const
     if (with_bias) args[DNNL_ARG_DIFF_BIAS] = run.output(e.dbias, dbias.data());
     run.run(e.weights, std::move(args));
     run.finish();
+}
+
+// Whether dx of a convolution runs as a forward convolution (below): stride 1 and pad <= k - 1.
+inline bool is_forward_backward_data(const Shape& w, const ConvGeometry& g) {
+    return g.stride == Index3::all(1) && g.pad.d <= w[2] - 1 && g.pad.h <= w[3] - 1 && g.pad.w <= w[4] - 1;
+}
+
+// The (Co,Ci,k...) weights w as the dense (Ci,Co,k...) weights of the convolution that computes dx:
+// transposed and reversed in space. Written by our loop, in one pass over w: oneDNN takes no negative
+// strides, and its reorder from a transposed view measured 40 ms for the 320x320x27 weights.
+template <class T>
+Tensor<T> flipped_transposed(ConstView<T> w) {
+    const Index co = w.dim(0), ci = w.dim(1), kd = w.dim(2), kh = w.dim(3), kw = w.dim(4), k = kd * kh * kw;
+    Tensor<T> out(Shape{ci, co, kd, kh, kw});
+    T* const data = out.data();
+    parallel_for(0, co * ci, [&](Index oi) {
+        const Index o = oi / ci, i = oi % ci;
+        const T* in = w.data() + o * w.stride(0) + i * w.stride(1);
+        T* dst = data + (i * co + o + 1) * k - 1;  // its kernel, written backwards
+        for (Index a = 0; a < kd; ++a)
+            for (Index b = 0; b < kh; ++b)
+                for (Index c = 0; c < kw; ++c) *dst-- = in[a * w.stride(2) + b * w.stride(3) + c * w.stride(4)];
+    });
+    return out;
 }
 
 }  // namespace onednn
@@ -175,9 +209,22 @@ void conv3d_backward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> dy, Tenso
                      TensorView<T> dbias, Index3 stride, Index3 pad, Grad mode) {
     if constexpr (!onednn::has_data_type<T>)
         conv3d_backward(reference, x, w, dy, dx, dw, dbias, stride, pad, mode);
-    else
+    else if (dx.empty() || !onednn::is_forward_backward_data(w.shape(), {stride, pad}))
         onednn::conv_backward<onednn::Convolution>("conv3d_backward", x, w, dy, dx, dw, dbias, {stride, pad},
                                                    mode);
+    else {
+        // oneDNN 2.6 has no brgemm kernel for backward data: its jit one took 164 ms against the
+        // forward's 111 ms on 64->64, 64^3. With stride 1, dx is the forward convolution of dy with
+        // the weights transposed and flipped, padded k-1-pad (what oneDNN 3 does inside).
+        const Tensor<T> w_t = onednn::flipped_transposed(w);  // (Ci,Co,k...)
+        const Index3 k{w.dim(2), w.dim(3), w.dim(4)};
+        onednn::conv_forward<onednn::Convolution>(
+            "conv3d_backward (data as a forward conv)", dy, ConstView<T>(w_t), ConstView<T>{}, dx,
+            {Index3::all(1), Index3{k.d - 1 - pad.d, k.h - 1 - pad.h, k.w - 1 - pad.w}},
+            onednn::WeightCaching::off);
+        onednn::conv_backward<onednn::Convolution>("conv3d_backward", x, w, dy, TensorView<T>{}, dw, dbias,
+                                                   {stride, pad}, mode);
+    }
 }
 
 }  // namespace axonseg::backend

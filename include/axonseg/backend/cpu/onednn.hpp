@@ -230,6 +230,15 @@ public:
         AXONSEG_DNNL(m_context, p.primitive.execute(stream(), args));
     }
 
+    // Keeps `owner` (the memory `data` lies in) alive until this execution is destroyed.
+    dnnl::memory keep(std::shared_ptr<const void> owner, const MemoryDesc& md, const void* data) {
+        m_kept.push_back(std::move(owner));
+        return wrap(md, data);
+    }
+    dnnl::memory wrap(const MemoryDesc& md, const void* data) {
+        return AXONSEG_DNNL(m_context, dnnl::memory(md, engine(), const_cast<void*>(data)));
+    }
+
     // Writes the staged outputs into the caller's views and waits for the stream.
     void finish() {
         for (const auto& w : m_write_back) run(*w.reorder, {{DNNL_ARG_FROM, w.inner}, {DNNL_ARG_TO, w.user}});
@@ -238,9 +247,6 @@ public:
     }
 
 private:
-    dnnl::memory wrap(const MemoryDesc& md, void* data) {
-        return AXONSEG_DNNL(m_context, dnnl::memory(md, engine(), data));
-    }
     dnnl::memory buffer(const MemoryDesc& md) {
         m_buffers.emplace_back(Shape{Index(md.get_size())});
         return wrap(md, m_buffers.back().data());
@@ -253,6 +259,7 @@ private:
     const std::string& m_context;
     std::vector<Tensor<std::uint8_t>> m_buffers;  // (bytes) each
     std::vector<WriteBack> m_write_back;
+    std::vector<std::shared_ptr<const void>> m_kept;
 };
 
 }  // namespace axonseg::backend::onednn
