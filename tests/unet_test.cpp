@@ -88,10 +88,11 @@ TEST_CASE("UNet builds nnU-Net's D-LMBmap network with PyTorch's names and shape
     CHECK(net.parameter("conv_blocks_context.2.blocks.0.instnorm.weight").value.data()[5] == 1.0f);
 }
 
-// The fixture holds float64 PyTorch results. Float32 gradients of this network are ill-conditioned
-// where an instance norm's input has a mean far above its spread: PyTorch's own float32 gradients
-// differ from its float64 ones by up to 3.6e-3 relative (per tensor, to its largest element).
-constexpr double k_grad_rtol = 5e-3;
+// The fixture holds float64 PyTorch results, from cases its generator checked to be well-conditioned
+// in float32 (no LeakyReLU input within float32 rounding of zero, where a float32 run may take the
+// other slope and move every gradient below by percents): PyTorch's own float32 gradients, and ours,
+// agree with them within 1e-5 relative (per tensor, to its largest element).
+constexpr double k_grad_rtol = 1e-4;
 
 // Loads the fixture's parameters into a U-Net on backend B and checks outputs, loss and gradients,
 // then (with_adam) inference, bf16 and three Adam steps.
@@ -188,6 +189,7 @@ TEST_CASE("UNet reproduces nnU-Net's Generic_UNet: outputs, loss, gradients, Ada
 }
 
 TEST_CASE("UNet on the reference backend reproduces nnU-Net's outputs, loss and gradients") {
+    check_against_fixture(reference, "iso", false);
     check_against_fixture(reference, "aniso", false);
 }
 
