@@ -7,6 +7,7 @@ and prints: case, axonseg ms, PyTorch ms, axonseg/PyTorch, GFLOP/s or GB/s, frac
 Writes everything, raw benchmark JSON included, to bench/results/compare_<date>.json.
 
     tools/.venv/bin/python bench/compare_torch.py --build build [--threads 2] [--repetitions 5]
+    tools/.venv/bin/python bench/compare_torch.py --build build --unet   # the whole network
 
 PyTorch is timed as a training step would call it: forward under torch.no_grad(), backward with
 torch.autograd.grad on a recorded forward (retain_graph, so only the backward is timed), bf16 as
@@ -216,7 +217,15 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="only run the axonseg side")
     ap.add_argument("--out", type=Path,
                     help="result file (default bench/results/compare_<date>.json)")
+    ap.add_argument("--unet", action="store_true",
+                    help="the whole network instead of the operators: bench_unet beside nnU-Net's "
+                         "Generic_UNet, one case per process, 3 repetitions (bench/torch_unet.py)")
     args = ap.parse_args()
+    if args.unet:
+        import torch_unet
+        torch_unet.compare(args.build, args.threads, no_torch=args.no_torch, out=args.out,
+                           machine={"cpu": cpu_model(), "logical_cpus": os.cpu_count()})
+        return
 
     exes = [Path(e) for e in args.exes]
     if args.build and not exes:

@@ -1,6 +1,6 @@
 // The rough annotation's high-pass response: bit for bit against real cv2 (the original's label,
-// fixture high_pass.fix, and cv2 on every slice for BlurPlane::yx), the 3-d blur against plain
-// loops, strided input, bad arguments, and the time on the brain example's 600 x 600 slices.
+// fixture high_pass.fix, and cv2 on every slice for BlurPlane::yx), the zy kernel and the 3-d blur
+// against plain loops, strided input, bad arguments, and the time on the brain example's 600 x 600 slices.
 #include "support/checks.hpp"
 #include "support/fixture.hpp"
 
@@ -62,8 +62,6 @@ Tensor<std::uint16_t> random_cube(const Shape& shape, std::uint64_t seed) {
     return t;
 }
 
-}  // namespace
-
 TEST_CASE("the kernel is OpenCV's getGaussianKernel(3, 10, CV_64F)") {
     const test::Fixture fx(test::fixture_path("high_pass.fix"));
     const auto k = fx.meta()["kernel"];
@@ -81,6 +79,9 @@ TEST_CASE("high_pass_response equals cv2 bit for bit (zy: the original's label; 
         const Tensor<std::uint16_t> in = fx.tensor<std::uint16_t>(name + "_in");
         CHECK(count_differences(high_pass_response(in), fx.tensor<std::uint16_t>(name + "_zy")) == 0);
         CHECK(count_differences(high_pass_response(in, BlurPlane::yx), fx.tensor<std::uint16_t>(name + "_yx")) == 0);
+        prep::detail::high_pass_avx512_allowed() = false;  // the generic path, as on a CPU without AVX-512
+        CHECK(count_differences(high_pass_response(in), fx.tensor<std::uint16_t>(name + "_zy")) == 0);
+        prep::detail::high_pass_avx512_allowed() = true;
     }
 }
 
@@ -102,6 +103,50 @@ TEST_CASE("the three planes differ on axons, and the 3-d blur matches plain loop
         const Tensor<std::uint16_t> c = random_cube(s, 3);
         const Tensor<std::uint16_t> a = high_pass_response(c, BlurPlane::zyx), b = response_3d_plain(c);
         for (Index i = 0; i < a.numel(); ++i) CHECK(std::abs(int(a.data()[i]) - int(b.data()[i])) <= 1);
+    }
+}
+
+// The zy response voxel by voxel with the generic path's own arithmetic (gauss3_first along y,
+// gauss3_second across z, high_pass_value), reflect-101 at every edge: bit-exact by construction.
+Tensor<std::uint16_t> response_zy_plain(ConstView<std::uint16_t> cube) {
+    const Index D = cube.dim(0), H = cube.dim(1), W = cube.dim(2);
+    const auto first = [&](Index z, Index y, Index x) {
+        if (H == 1) return double(cube(z, y, x));
+        return prep::detail::gauss3_first(cube(z, prep::detail::reflect101_prev(y), x), cube(z, y, x),
+                                          cube(z, prep::detail::reflect101_next(y, H), x));
+    };
+    Tensor<std::uint16_t> out(cube.shape());  // (D,H,W)
+    for (Index z = 0; z < D; ++z)
+        for (Index y = 0; y < H; ++y)
+            for (Index x = 0; x < W; ++x) {
+                double g = first(z, y, x);
+                if (D > 1) {
+                    const double p = first(prep::detail::reflect101_prev(z), y, x), m = g,
+                                 n = first(prep::detail::reflect101_next(z, D), y, x);
+                    prep::detail::gauss3_second(&p, &m, &n, &g, 1);
+                }
+                out(z, y, x) = prep::detail::high_pass_value(cube(z, y, x), g);
+            }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the zy response (the AVX-512 kernel where the CPU has it) equals per-voxel loops bit for bit") {
+    MESSAGE("fused AVX-512 kernel in use: ", std::string(prep::detail::has_high_pass_avx512() ? "yes" : "no"));
+    // Widths around the 8-lane vectors (partial masks), the fewest slices and rows it takes.
+    for (const Shape& s : {Shape{2, 2, 1}, Shape{2, 3, 7}, Shape{3, 2, 8}, Shape{5, 7, 9}, Shape{4, 9, 17},
+                           Shape{7, 5, 33}, Shape{2, 40, 64}}) {
+        CAPTURE(to_string(s));
+        const Tensor<std::uint16_t> c = random_cube(s, 7);
+        CHECK(count_differences(high_pass_response(c), response_zy_plain(c)) == 0);
+        prep::detail::high_pass_avx512_allowed() = false;
+        CHECK(count_differences(high_pass_response(c), response_zy_plain(c)) == 0);
+        prep::detail::high_pass_avx512_allowed() = true;
+        const int threads = thread_count();
+        set_thread_count(3);
+        CHECK(count_differences(high_pass_response(c), response_zy_plain(c)) == 0);
+        set_thread_count(threads);
     }
 }
 

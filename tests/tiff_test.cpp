@@ -225,18 +225,19 @@ TEST_CASE_TEMPLATE("read_tiff_region equals the box of a full read, for strips a
 TEST_CASE("a region read decodes only the strips it needs") {
     ScratchDir dir("only_needed");
     const Tensor<std::uint16_t> volume =
-        random_volume<std::uint16_t>({1, 1000, 500}, 14);  // 262 rows a strip
-    const fs::path file = dir / "slice.tif";
+        random_volume<std::uint16_t>({2, 1000, 500}, 14);  // 262 rows a strip
+    const fs::path file = dir / "stack.tif";
     write_tiff_stack(file, volume.view());
-    // Cut the file inside the last strip: the first rows still read, the last ones cannot.
+    // Cut the file inside the last strip (a stack ends with its last page's pixels; a single page
+    // ends with its directory): the first rows still read, the last ones cannot.
     fs::resize_file(file, fs::file_size(file) - 1000);
     Tensor<std::uint16_t> top({100, 500}), bottom({10, 500});
-    read_tiff_region(file, 0, 0, 0, top.view());
-    check_equal<std::uint16_t>(top, ConstView<std::uint16_t>(volume.data(), Shape{100, 500}),
+    read_tiff_region(file, 1, 0, 0, top.view());
+    check_equal<std::uint16_t>(top, ConstView<std::uint16_t>(volume.data() + 1000 * 500, Shape{100, 500}),
                                "rows before the cut");
     CHECK_THROWS_WITH_AS(
-        read_tiff_region(file, 0, 990, 0, bottom.view()),
-        doctest::Contains("slice.tif: truncated or corrupt: page 0 strip 3 cannot be decoded"), Error);
+        read_tiff_region(file, 1, 990, 0, bottom.view()),
+        doctest::Contains("stack.tif: truncated or corrupt: page 1 strip 3 cannot be decoded"), Error);
 }
 
 TEST_CASE("stacks are laid out for ImageJ: one description, pages back to back") {
@@ -269,6 +270,48 @@ TEST_CASE("stacks are laid out for ImageJ: one description, pages back to back")
         CHECK(std::string(description) == "{\"shape\": [4, 600, 500]}");
         TIFFClose(tif);
     }
+}
+
+TEST_CASE("a single page is its pixels, then its directory, written through the temporary's descriptor") {
+    ScratchDir dir("single");
+    const Tensor<std::uint8_t> volume = random_volume<std::uint8_t>({1, 600, 500}, 24);  // (1,H,W), 2 strips
+    const fs::path file = dir / "0000.tiff";
+    write_tiff_slice(file, plane<std::uint8_t>(volume));
+    CHECK_FALSE(has_temporaries(dir.path));
+    check_equal<std::uint8_t>(read_tiff_stack<std::uint8_t>(file), volume, "slice");
+    TIFF* tif = TIFFOpen(file.c_str(), "r");
+    REQUIRE(tif);
+    CHECK(TIFFNumberOfDirectories(tif) == 1);
+    char* description = nullptr;
+    REQUIRE(TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &description));
+    CHECK(std::string(description) == "{\"shape\": [600, 500]}");
+    std::uint64_t expected_offset = 8;  // right after the header: the strips, back to back
+    for (std::uint32_t s = 0; s < TIFFNumberOfStrips(tif); ++s) {
+        CHECK(TIFFGetStrileOffset(tif, s) == expected_offset);
+        expected_offset += TIFFGetStrileByteCount(tif, s);
+    }
+    CHECK(TIFFNumberOfStrips(tif) == 2);
+    CHECK(TIFFCurrentDirOffset(tif) >= expected_offset);  // the directory follows the pixels
+    TIFFClose(tif);
+
+    // AtomicFile's descriptor: written through, committed; one not taken is closed by commit().
+    {
+        AtomicFile a(dir / "fd.txt");
+        const int fd = a.take_fd();
+        REQUIRE(fd >= 0);
+        CHECK(a.take_fd() == -1);
+        CHECK(::write(fd, "via fd", 6) == 6);
+        ::close(fd);
+        a.commit();
+    }
+    CHECK(text_of(dir / "fd.txt") == "via fd");
+    {
+        AtomicFile a(dir / "by_name.txt");
+        std::ofstream(a.temp_path()) << "by name";
+        a.commit();
+    }
+    CHECK(text_of(dir / "by_name.txt") == "by name");
+    CHECK_FALSE(has_temporaries(dir.path));
 }
 
 TEST_CASE("the BigTIFF switch follows the worst-case size") {
@@ -457,6 +500,11 @@ TEST_CASE("writes are atomic: a failure leaves the old file and no temporary") {
         setrlimit(RLIMIT_FSIZE, &limited);
         const std::string full_disk = keep.string() + ": cannot write page ";
         CHECK_THROWS_WITH_AS(write_tiff_stack(keep, volume.view()), doctest::Contains(full_disk.c_str()),
+                             Error);
+        // A single page takes the plain path (no deferred strip arrays); it must fail alike.
+        const Tensor<std::uint8_t> slice = random_volume<std::uint8_t>({1, 300, 400}, 23);  // 120 KB
+        const std::string full_slice = keep.string() + ": cannot write page 0";
+        CHECK_THROWS_WITH_AS(write_tiff_slice(keep, plane<std::uint8_t>(slice)), doctest::Contains(full_slice.c_str()),
                              Error);
         setrlimit(RLIMIT_FSIZE, &saved);
         std::signal(SIGXFSZ, SIG_DFL);

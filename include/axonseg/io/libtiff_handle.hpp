@@ -9,6 +9,7 @@
 #include "axonseg/core/error.hpp"
 
 #include <tiffio.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <cstdio>
@@ -25,15 +26,24 @@ public:
     // the file and libtiff's reason when libtiff refuses it.
     TiffHandle(const std::filesystem::path& file, const char* mode,
                const std::filesystem::path& shown_as = {})
+        : TiffHandle(-1, file, mode, shown_as) {}
+    // The same on `fd`, an open descriptor of `file` that the handle takes over (and closes here
+    // when libtiff refuses it): a writer's temporary from AtomicFile::take_fd(), which must not be
+    // reopened by name (see atomic_file.hpp). fd < 0 opens `file` by name.
+    TiffHandle(int fd, const std::filesystem::path& file, const char* mode,
+               const std::filesystem::path& shown_as = {})
         : m_file(file),
           m_shown_as(shown_as.empty() ? file : shown_as),
           m_capture(std::make_unique<Capture>()) {
         TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
         TIFFOpenOptionsSetErrorHandlerExtR(options, &TiffHandle::on_error, m_capture.get());
         TIFFOpenOptionsSetWarningHandlerExtR(options, &TiffHandle::on_warning, m_capture.get());
-        m_tif = TIFFOpenExt(file.c_str(), mode, options);
+        m_tif = fd < 0 ? TIFFOpenExt(file.c_str(), mode, options) : TIFFFdOpenExt(fd, file.c_str(), mode, options);
         TIFFOpenOptionsFree(options);
-        if (!m_tif) fail(mode[0] == 'r' ? "corrupt TIFF header" : "cannot create the file");
+        if (!m_tif) {
+            if (fd >= 0) ::close(fd);
+            fail(mode[0] == 'r' ? "corrupt TIFF header" : "cannot create the file");
+        }
     }
     TiffHandle(const TiffHandle&) = delete;
     TiffHandle& operator=(const TiffHandle&) = delete;

@@ -3,9 +3,10 @@
 // The decision a reader would get wrong: ImageJ reads a stack whose description says images=N as
 // "N pages stored back to back after the first page's pixels" and ignores every other IFD. So all
 // IFDs are written first (libtiff's deferred strip arrays) and the pixel data after them, page
-// after page, contiguous; and the ImageJ description is written only where ImageJ can read the
-// file that way: uncompressed and classic TIFF. Compressed stacks carry tifffile's {"shape": ...}
-// (ImageJ then walks every IFD); BigTIFF, which ImageJ 1.x cannot read at all, too.
+// after page, contiguous (a single page is simply its pixels, then its directory); and the
+// ImageJ description is written only where ImageJ can read the file that way: uncompressed and
+// classic TIFF. Compressed stacks carry tifffile's {"shape": ...} (ImageJ then walks every IFD);
+// BigTIFF, which ImageJ 1.x cannot read at all, too.
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
@@ -84,31 +85,42 @@ void write_pages(const std::filesystem::path& file, ConstView<T> volume, const T
     const std::string& text =
         bigtiff && description.rfind("ImageJ=", 0) == 0 ? tifffile_description(volume.shape()) : description;
     AtomicFile target(file);
-    TiffHandle h(target.temp_path(), bigtiff ? "w8" : "w", file);
+    TiffHandle h(target.take_fd(), target.temp_path(), bigtiff ? "w8" : "w", file);
     TIFF* tif = h.get();
     const auto check = [&](bool ok, Index page, const char* what) {
         if (!ok || h.failed())
             h.fail(axonseg::detail::concat("cannot write page ", page, ": ", what, " failed"));
     };
-    // 1. Every directory, with its strip arrays deferred (space is reserved in step 2).
-    for (Index k = 0; k < depth; ++k) {
-        set_page_tags(h, height, width, rows_per_strip, sample, o.compression, k == 0 ? text : std::string());
-        check(TIFFDeferStrileArrayWriting(tif) && TIFFWriteCheck(tif, 0, "write_pages"), k,
-              "preparing the page");
-        check(TIFFWriteDirectory(tif), k, "writing the directory");
-    }
-    // 2. The strip offset and byte-count arrays, so that no array lands between pixel data.
-    // Directories are revisited by offset: TIFFSetDirectory(k) walks the chain from the first
-    // IFD on every call, which made 2,000 pages take 10 s.
+    // A single page (every slice of a slice folder) needs no deferral: libtiff's plain order,
+    // pixels then the directory, is already pixels-contiguous, and skipping the deferred arrays'
+    // write, re-read and rewrite cuts the system calls per file from about 100 to about 20
+    // (with the descriptor taken from AtomicFile: 235 -> 158 us of CPU per 600 x 600 uint8 slice).
+    const bool deferred = depth > 1;
     std::vector<std::uint64_t> offsets(static_cast<std::size_t>(depth));  // of each page's IFD
-    for (Index k = 0; k < depth; ++k) {
-        check(k == 0 ? TIFFSetDirectory(tif, 0) : TIFFReadDirectory(tif), k, "finding the directory");
-        offsets[std::size_t(k)] = TIFFCurrentDirOffset(tif);
+    if (deferred) {
+        // 1. Every directory, with its strip arrays deferred (space is reserved in step 2).
+        for (Index k = 0; k < depth; ++k) {
+            set_page_tags(h, height, width, rows_per_strip, sample, o.compression, k == 0 ? text : std::string());
+            check(TIFFDeferStrileArrayWriting(tif) && TIFFWriteCheck(tif, 0, "write_pages"), k,
+                  "preparing the page");
+            check(TIFFWriteDirectory(tif), k, "writing the directory");
+        }
+        // 2. The strip offset and byte-count arrays, so that no array lands between pixel data.
+        // Directories are revisited by offset: TIFFSetDirectory(k) walks the chain from the first
+        // IFD on every call, which made 2,000 pages take 10 s.
+        for (Index k = 0; k < depth; ++k) {
+            check(k == 0 ? TIFFSetDirectory(tif, 0) : TIFFReadDirectory(tif), k, "finding the directory");
+            offsets[std::size_t(k)] = TIFFCurrentDirOffset(tif);
+        }
+        for (Index k = 0; k < depth; ++k)
+            check(TIFFSetSubDirectory(tif, offsets[std::size_t(k)]) && TIFFForceStrileArrayWriting(tif), k,
+                  "reserving strip arrays");
+    } else {
+        set_page_tags(h, height, width, rows_per_strip, sample, o.compression, text);
+        check(TIFFWriteCheck(tif, 0, "write_pages"), 0, "preparing the page");
     }
-    for (Index k = 0; k < depth; ++k)
-        check(TIFFSetSubDirectory(tif, offsets[std::size_t(k)]) && TIFFForceStrileArrayWriting(tif), k,
-              "reserving strip arrays");
-    // 3. Pixel data, appended page after page; TIFFFlush updates the reserved arrays in place.
+    // 3. Pixel data, appended page after page; TIFFFlush updates the reserved arrays in place (a
+    // single page's directory is written by close()).
     // libtiff's uncompressed native-order path only appends the caller's bytes, so dense rows go
     // straight from the volume; codecs (the predictor in particular) modify their input in place,
     // so those, and strided views, get a packed copy.
@@ -116,7 +128,7 @@ void write_pages(const std::filesystem::path& file, ConstView<T> volume, const T
         o.compression == Compression::none && volume.stride(2) == 1 && volume.stride(1) == width;
     std::unique_ptr<T[]> packed(direct ? nullptr : new T[std::size_t(rows_per_strip * width)]);
     for (Index k = 0; k < depth; ++k) {
-        check(TIFFSetSubDirectory(tif, offsets[std::size_t(k)]), k, "returning to the directory");
+        if (deferred) check(TIFFSetSubDirectory(tif, offsets[std::size_t(k)]), k, "returning to the directory");
         for (Index s = 0; s < strips; ++s) {
             const Index y0 = s * rows_per_strip, rows = std::min(rows_per_strip, height - y0);
             const T* rows_begin = &volume(k, y0, 0);
@@ -130,7 +142,7 @@ void write_pages(const std::filesystem::path& file, ConstView<T> volume, const T
             check(TIFFWriteEncodedStrip(tif, std::uint32_t(s), const_cast<T*>(rows_begin), bytes) == bytes, k,
                   "encoding a strip");
         }
-        check(TIFFFlush(tif), k, "flushing the page");
+        if (deferred) check(TIFFFlush(tif), k, "flushing the page");
     }
     h.close();
     target.commit();

@@ -9,6 +9,7 @@
 
 #include "axonseg/core/parallel.hpp"
 #include "axonseg/core/tensor.hpp"
+#include "axonseg/prep/high_pass_avx512.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -126,7 +127,8 @@ inline std::uint16_t high_pass_value(double v, double blurred) {
 // the original's label-<N>.tiff bit for bit (any width: unlike cv2, no 512-channel limit on x).
 // The volume is cut into bands of rows that run in parallel, each walking down z with its last
 // three blurred slices in a ring: every voxel is read about once and the working set stays in
-// cache (measured: 15 ms for the 100 x 600 x 600 brain example on 2 cores, 2.4 G voxels/s).
+// cache. BlurPlane::zy on a CPU with AVX-512 takes the fused kernel of high_pass_avx512.hpp
+// (bit-identical; see docs/performance.md for its speed against the memory bandwidth).
 inline Tensor<std::uint16_t> high_pass_response(ConstView<std::uint16_t> cube, BlurPlane plane = BlurPlane::zy) {
     AXONSEG_CHECK(cube.rank() == 3, "high_pass_response: the cube must be a (D,H,W) volume, got shape ",
                   cube.shape());
@@ -143,12 +145,24 @@ inline Tensor<std::uint16_t> high_pass_response(ConstView<std::uint16_t> cube, B
         return detail::SliceRows{cube.data() + z * cube.stride(0), cube.stride(1), H, W};
     };
     constexpr Index k_band_doubles = 16384;  // 128 KB per blurred band: ring and scratch fit in L2
-    const Index threads = thread_count();
-    const Index band_rows = std::max<Index>(1, std::min(k_band_doubles / W, (H + threads - 1) / threads));
+    // Bands of at most k_band_doubles, as many for every thread (static schedule: no thread idles).
+    const Index threads = thread_count(), max_rows = std::max<Index>(1, k_band_doubles / W);
+    const Index bands_per_thread = ((H + threads - 1) / threads + max_rows - 1) / max_rows;
+    const Index band_rows = (H + threads * bands_per_thread - 1) / (threads * bands_per_thread);
     const Index bands = (H + band_rows - 1) / band_rows;
     const bool across_z = plane != BlurPlane::yx && D > 1;
+    const bool fused = plane == BlurPlane::zy && D > 1 && H > 1 && detail::has_high_pass_avx512();
     parallel_for(0, bands, [&](Index band) {
         const Index y0 = band * band_rows, rows = std::min(band_rows, H - y0), n = rows * W;
+#if defined(AXONSEG_HIGH_PASS_AVX512)
+        if (fused) {
+            std::vector<double> ring(3 * static_cast<std::size_t>(n));
+            detail::high_pass_zy_band_avx512(cube.data(), cube.stride(0), cube.stride(1), D, H, W, y0, rows,
+                                             detail::k_gauss3_side, detail::k_gauss3_centre, ring.data(),
+                                             out.data());
+            return;
+        }
+#endif
         // ring[k % 3] holds slice k's band blurred in-plane; tmp is blur_band's scratch.
         const auto len = static_cast<std::size_t>(n);
         std::vector<double> ring(3 * len), blurred(len), tmp(len + 2 * std::size_t(W));
