@@ -35,13 +35,14 @@ struct PoolStats {
 
 class HostPool {
 public:
+    // Never destroyed: tensors held by other static objects are released during exit, after a
+    // function-local static pool would already be gone. The system takes the memory back at exit.
     static HostPool& instance() {
-        static HostPool pool;
-        return pool;
+        static HostPool* const pool = new HostPool;
+        return *pool;
     }
     HostPool(const HostPool&) = delete;
     HostPool& operator=(const HostPool&) = delete;
-    ~HostPool() { trim(); }
 
     // Requires bytes > 0. Ensures the block is at least `bytes` long and 64-byte aligned; give it
     // back with release(p, bytes) using the same size.
