@@ -7,7 +7,8 @@
 // (an optimiser step, update_working_copy(), a freed tensor whose address is reused) are reordered
 // afresh, with no version the caller could forget to bump. Checking costs a compare of the weights'
 // bytes (about 0.2 ms for those 5.5 MB of bf16), a fraction of the reorder it saves.
-// Weights that change before every call (fp32 training) hold only a small marker, not two copies.
+// Weights are cached from their second call with the same bytes; weights that change before every
+// call (training) only ever hold a small marker, not two copies.
 // Entries are found by the view's address and the two descriptors, evicted least recently used
 // beyond capacity(); an entry is immutable once published and held by each call that uses it, so
 // threads share entries and eviction never frees memory a running kernel reads.
@@ -50,12 +51,14 @@ public:
             note_hit();
             return run.keep(found, o.inner, found->blocked.data());
         }
-        // Weights that change between every two calls (training) would only churn entries: an entry
-        // that went stale unused leaves a marker with a hash of the bytes, and caching resumes once
-        // they stay the same for two calls. The hash only decides whether to cache, never what is used.
-        if (found && (found->is_marker() || !found->reused)) {
+        // Weights that change between every two calls (training) would only churn entries and, at
+        // the first call, hold two copies of every weight at the step's memory peak. So weights seen
+        // for the first time, or whose entry went stale unused, leave only a marker with a hash of
+        // their bytes; they are cached once the same bytes come a second time. The hash only
+        // decides whether to cache, never what is used.
+        if (!found || found->is_marker() || !found->reused) {
             const std::uint64_t hash = fingerprint(data, span_bytes);
-            if (!found->is_marker() || found->hash != hash) {
+            if (!found || !found->is_marker() || found->hash != hash) {
                 auto marker = std::make_shared<Entry>();
                 marker->data = data, marker->user = o.user, marker->inner = o.inner, marker->hash = hash;
                 publish(std::move(marker));
