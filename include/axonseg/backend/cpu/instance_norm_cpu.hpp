@@ -4,15 +4,22 @@
 // memory into one equal range per thread (parallel_segments), so a single sample still uses every
 // thread, and per-thread partial sums are combined in thread order (deterministic per thread count).
 // Sums run in compute_t<T> over blocks of k_norm_block positions, shifted by a sample value against
-// cancellation, then in double: a 128^3 float sum stays within ~1e-6 relative. Other strides take
-// the reference.
+// cancellation, then in double: a 128^3 float sum stays within ~1e-6 relative. The fp32 backward on
+// channels-last has AVX-512 kernels (the generic loops cost more instructions than one core can
+// issue at memory speed). Other strides take the reference.
 #pragma once
 
 #include "axonseg/backend/reference/instance_norm_ref.hpp"
 #include "axonseg/core/parallel.hpp"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace axonseg::backend {
@@ -169,6 +176,121 @@ NormCoefficients<A> norm_coefficients(const NormGeometry& g, const std::vector<d
     return {per_slot<A>(g, mean), per_slot<A>(g, scale), per_slot<A>(g, beta_k)};
 }
 
+#ifdef __AVX512F__
+// The fp32 channels-last backward written with AVX-512 intrinsics: one core runs out of
+// instructions before memory (~40 GB/s per core here) with GCC's code for the generic loops, which
+// tests the activation sign twice, reloads dy under a mask and, in the dx pass, reloads six per-slot
+// coefficients per vector (it cannot prove dx does not alias them). Here the coefficients of one
+// k_norm_avx_lanes-lane chunk stay in registers (every chunk of a row holds the same channels, as
+// C divides the chunk) and each vector of 16 elements costs one compare and one masked op for the
+// slope. dx goes out with non-temporal stores when large (k_norm_stream_bytes).
+constexpr Index k_norm_avx_lanes = 32;  // two vectors; seven coefficients of each fit the registers
+constexpr std::size_t k_norm_stream_bytes = std::size_t(64) << 20;  // 2x this machine's L3
+
+inline bool norm_avx_fits(const NormGeometry& g) {
+    return g.lanes > 1 && g.lanes % k_norm_avx_lanes == 0 && k_norm_avx_lanes % g.lane_stats == 0;
+}
+
+// Loads the coefficient of each of the chunk's lanes, slot grp * L + l for l < k_norm_avx_lanes.
+struct NormChunkCoefficient {
+    __m512 lo, hi;
+    NormChunkCoefficient(const float* per_slot, Index first_slot)
+        : lo(_mm512_loadu_ps(per_slot + first_slot)), hi(_mm512_loadu_ps(per_slot + first_slot + 16)) {}
+};
+
+// Pass 1 of the backward: sum(dz) and sum(dz * (x - mean)) per slot, dz = dy * (z > 0 ? 1 : slope)
+// with z = (x - mean) * scale + beta. Each float accumulator takes k_norm_block terms (rows of L /
+// k_norm_avx_lanes chunks each) before its sum goes to double.
+// Returns false, doing nothing, unless T is float and the geometry fits (norm_avx_fits).
+template <class T, class A = compute_t<T>>
+bool norm_backward_sums_avx512(const NormGeometry& g, NormPartials& out, const T* x, const T* dy,
+                               const A* mean, const A* scale, const A* beta, A slope) {
+    if constexpr (!std::is_same_v<T, float>) {
+        return false;
+    } else {
+        if (!norm_avx_fits(g)) return false;
+        parallel_segments(g.groups, g.positions, [&, g](Index grp, Index q0, Index q1, int t) {
+            const Index L = g.lanes, P = g.positions;
+            const NormChunkCoefficient m(mean, grp * L), sc(scale, grp * L), b(beta, grp * L);
+            const __m512 zero = _mm512_setzero_ps(), a = _mm512_set1_ps(slope);
+            const Index rows = std::max<Index>(1, k_norm_block * k_norm_avx_lanes / L);
+            for (Index b0 = q0; b0 < q1; b0 += rows) {
+                const Index b1 = std::min(q1, b0 + rows);
+                __m512 dz_lo = zero, dz_hi = zero, dzxc_lo = zero, dzxc_hi = zero;
+                auto step = [&](Index e, __m512 mv, __m512 scv, __m512 bv, __m512& sum_dz,
+                                __m512& sum_dzxc) {
+                    const __m512 xc = _mm512_sub_ps(_mm512_loadu_ps(x + e), mv);
+                    const __m512 z = _mm512_fmadd_ps(xc, scv, bv);
+                    const __mmask16 neg = _mm512_cmp_ps_mask(z, zero, _CMP_NGT_UQ);
+                    const __m512 d = _mm512_loadu_ps(dy + e);
+                    const __m512 dz = _mm512_mask_mul_ps(d, neg, d, a);
+                    sum_dz = _mm512_add_ps(sum_dz, dz);
+                    sum_dzxc = _mm512_fmadd_ps(dz, xc, sum_dzxc);
+                };
+                for (Index q = b0; q < b1; ++q)
+                    for (Index e = (grp * P + q) * L, end = e + L; e < end; e += k_norm_avx_lanes) {
+                        step(e, m.lo, sc.lo, b.lo, dz_lo, dzxc_lo);
+                        step(e + 16, m.hi, sc.hi, b.hi, dz_hi, dzxc_hi);
+                    }
+                alignas(64) float sums[2][k_norm_avx_lanes];
+                _mm512_store_ps(sums[0], dz_lo), _mm512_store_ps(sums[0] + 16, dz_hi);
+                _mm512_store_ps(sums[1], dzxc_lo), _mm512_store_ps(sums[1] + 16, dzxc_hi);
+                for (Index l = 0; l < k_norm_avx_lanes; ++l)
+                    out.add(t, grp * L + l, sums[0][l], sums[1][l]);
+            }
+        });
+        return true;
+    }
+}
+
+// Pass 2: dx = dy * (z > 0 ? g : g * slope) + (x - mean) * p + r, per-slot g = gamma rstd, p, r.
+// dx may alias dy: each vector of dy is loaded before the same vector of dx is stored.
+template <class T, class A = compute_t<T>>
+bool norm_backward_dx_avx512(const NormGeometry& g, const T* x, const T* dy, T* dx, const A* mean,
+                             const A* scale, const A* beta, const A* gr, const A* p, const A* r, A slope) {
+    if constexpr (!std::is_same_v<T, float>) {
+        return false;
+    } else {
+        if (!norm_avx_fits(g)) return false;
+        // Aligned, every vector of dx is one cache line (rows start at multiples of L).
+        const bool stream = std::size_t(g.slots() * g.positions) * sizeof(float) >= k_norm_stream_bytes &&
+                            reinterpret_cast<std::uintptr_t>(dx) % 64 == 0;
+        parallel_segments(g.groups, g.positions, [&, g](Index grp, Index q0, Index q1, int) {
+            const Index L = g.lanes, P = g.positions;
+            const NormChunkCoefficient m(mean, grp * L), sc(scale, grp * L), b(beta, grp * L),
+                pv(p, grp * L), rv(r, grp * L), grv(gr, grp * L);
+            const __m512 zero = _mm512_setzero_ps(), a = _mm512_set1_ps(slope);
+            const __m512 gra_lo = _mm512_mul_ps(grv.lo, a), gra_hi = _mm512_mul_ps(grv.hi, a);
+            auto step = [&](Index e, __m512 mv, __m512 scv, __m512 bv, __m512 pv_, __m512 rv_,
+                            __m512 g_pos, __m512 g_neg) {
+                const __m512 xc = _mm512_sub_ps(_mm512_loadu_ps(x + e), mv);
+                const __m512 z = _mm512_fmadd_ps(xc, scv, bv);
+                const __mmask16 neg = _mm512_cmp_ps_mask(z, zero, _CMP_NGT_UQ);
+                const __m512 gsel = _mm512_mask_blend_ps(neg, g_pos, g_neg);
+                const __m512 rest = _mm512_fmadd_ps(xc, pv_, rv_);
+                const __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(dy + e), gsel, rest);
+                if (stream)
+                    _mm512_stream_ps(dx + e, v);
+                else
+                    _mm512_storeu_ps(dx + e, v);
+            };
+            for (Index q = q0; q < q1; ++q)
+                for (Index e = (grp * P + q) * L, end = e + L; e < end; e += k_norm_avx_lanes) {
+                    step(e, m.lo, sc.lo, b.lo, pv.lo, rv.lo, grv.lo, gra_lo);
+                    step(e + 16, m.hi, sc.hi, b.hi, pv.hi, rv.hi, grv.hi, gra_hi);
+                }
+            if (stream) _mm_sfence();  // the streamed dx is visible to whoever reads it after the region
+        });
+        return true;
+    }
+}
+#else
+template <class... Args>
+bool norm_backward_sums_avx512(Args&&...) { return false; }
+template <class... Args>
+bool norm_backward_dx_avx512(Args&&...) { return false; }
+#endif
+
 }  // namespace detail
 
 template <class T>
@@ -253,11 +375,12 @@ void instance_norm_backward(Cpu, ConstView<T> x, ConstView<T> gamma, ConstView<T
 
     // Pass 1: sum(dz) and sum(dz * (x - mean)) per (n, c).
     detail::NormPartials partials(g);
-    detail::norm_sums<T>(g, partials, [=](Index s, Index i, A& sum_dz, A& sum_dz_xc) {
-        const A xc = A(in[i]) - m[s], dz = dz_of(s, i, xc);
-        sum_dz += dz;
-        sum_dz_xc += dz * xc;
-    });
+    if (!detail::norm_backward_sums_avx512(g, partials, in, grad, m, sc, b, a))
+        detail::norm_sums<T>(g, partials, [=](Index s, Index i, A& sum_dz, A& sum_dz_xc) {
+            const A xc = A(in[i]) - m[s], dz = dz_of(s, i, xc);
+            sum_dz += dz;
+            sum_dz_xc += dz * xc;
+        });
     const auto [sum_dz, sum_dz_xc] = partials.fold(g);
     const std::vector<double> gam = channel_values<double>(gamma, C, 1.0);
     std::vector<double> dgamma_c(std::size_t(C), 0.0), dbeta_c(std::size_t(C), 0.0);
@@ -280,6 +403,7 @@ void instance_norm_backward(Cpu, ConstView<T> x, ConstView<T> gamma, ConstView<T
     const A* grs = gr_slot.data();
     const A* ps = p_slot.data();
     const A* rs = r_slot.data();
+    if (detail::norm_backward_dx_avx512(g, in, grad, out, m, sc, b, grs, ps, rs, a)) return;
     detail::norm_for_each(g, [=](Index s, Index i) {
         const A xc = A(in[i]) - m[s], dz = dz_of(s, i, xc);
         out[i] = T(dz * grs[s] + xc * ps[s] + rs[s]);
