@@ -29,12 +29,9 @@
 namespace {
 
 using namespace axonseg;
+using bench::shared_data_dir;
 namespace fs = std::filesystem;
 
-fs::path shared_data_dir() {
-    const fs::path p = fs::path(AXONSEG_SOURCE_DIR) / ".." / "shared" / "data";
-    return fs::exists(p) ? p : fs::path();
-}
 
 // A scratch folder for this process's writes, removed at exit.
 const fs::path& scratch_dir() {

@@ -23,12 +23,9 @@
 namespace {
 
 using namespace axonseg;
+using bench::shared_data_dir;
 namespace fs = std::filesystem;
 
-fs::path shared_data_dir() {
-    const fs::path p = fs::path(AXONSEG_SOURCE_DIR) / ".." / "shared" / "data";
-    return fs::exists(p) ? p : fs::path();
-}
 
 void report_voxels(benchmark::State& state, double voxels) {
     state.counters["Gvox/s"] = benchmark::Counter(voxels * 1e-9, benchmark::Counter::kIsIterationInvariantRate);

@@ -13,9 +13,18 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 namespace axonseg::bench {
+
+#ifdef AXONSEG_SOURCE_DIR
+// The read-only real data beside the source tree (../shared/data), or empty when it is absent.
+inline std::filesystem::path shared_data_dir() {
+    const std::filesystem::path p = std::filesystem::path(AXONSEG_SOURCE_DIR) / ".." / "shared" / "data";
+    return std::filesystem::exists(p) ? p : std::filesystem::path();
+}
+#endif
 
 // Uniform values in [-1, 1) from a hash of the element's offset and `seed`: reproducible, and fast
 // enough (threaded, no sequential generator) to fill a 268 MB activation per repetition.

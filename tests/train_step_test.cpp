@@ -5,6 +5,7 @@
 // (That both policies learn: tests/unet_test.cpp, "UNet learns to segment tubes".)
 #include "support/checks.hpp"
 #include "support/fixture.hpp"
+#include "support/unet_fixture.hpp"
 
 #include "axonseg/optim/adam.hpp"
 #include "axonseg/train/train_step.hpp"
@@ -19,21 +20,6 @@ using namespace axonseg::test;
 using nn::UNet;
 
 namespace {
-
-nn::UNetTopology topology_of(const Fixture& fx) {
-    const nlohmann::json& m = fx.meta();
-    auto triples = [](const nlohmann::json& list) {
-        std::vector<Index3> out;
-        for (const auto& v : list) out.push_back({v[0], v[1], v[2]});
-        return out;
-    };
-    return {.input_channels = 1,
-            .classes = m["classes"].get<int>(),
-            .pool_strides = triples(m["pools"]),
-            .conv_kernels = triples(m["kernels"]),
-            .base_features = m["base_features"].get<int>(),
-            .max_features = m["max_features"].get<int>()};
-}
 
 // A network of policy P with the fixture's parameters.
 template <train::Precision P>

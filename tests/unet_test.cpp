@@ -5,6 +5,7 @@
 // inputs; learning a small segmentation through train::train_step in fp32 and in bf16 mixed precision.
 #include "support/checks.hpp"
 #include "support/fixture.hpp"
+#include "support/unet_fixture.hpp"
 
 #include "axonseg/loss/deep_supervision.hpp"
 #include "axonseg/loss/dice_ce.hpp"
@@ -22,21 +23,6 @@ using nn::UNet;
 using nn::UNetTopology;
 
 namespace {
-
-UNetTopology topology_of(const Fixture& fx) {
-    const nlohmann::json& m = fx.meta();
-    auto triples = [](const nlohmann::json& list) {
-        std::vector<Index3> out;
-        for (const auto& v : list) out.push_back({v[0], v[1], v[2]});
-        return out;
-    };
-    return {.input_channels = 1,
-            .classes = m["classes"].get<int>(),
-            .pool_strides = triples(m["pools"]),
-            .conv_kernels = triples(m["kernels"]),
-            .base_features = m["base_features"].get<int>(),
-            .max_features = m["max_features"].get<int>()};
-}
 
 double max_abs(TensorView<const float> t) {
     double m = 0;
