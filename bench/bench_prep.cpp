@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
     } else {
         prep::SynthParams p;
         p.shape = {150, 150, 150};
+        p.density = 0.8;  // about label-1001's foreground (0.54%); the default matches a dense brain region
+        p.artifacts = 0;
         rough = prep::synthesize(p).label;
         rough_name = "synthetic";
         volume = Tensor<std::uint16_t>({100, 600, 600});
