@@ -51,16 +51,18 @@ Tensor<std::remove_const_t<T>> flip(TensorView<T> v, int axis) {
 struct RandomCrop {
     Index edge = 128;
 
-    void operator()(Sample& s, Rng& rng) const {
-        check_sample("RandomCrop", s);
+    // A crop of `whole`, which is left as it is (one whole volume serves many crops).
+    Sample cut(const Sample& whole, Rng& rng) const {
+        check_sample("RandomCrop", whole);
         for (int a = 0; a < 3; ++a)
-            AXONSEG_CHECK(s.image.dim(a) >= edge, "RandomCrop: a crop of edge ", edge, " does not fit the volume ",
-                          s.image.shape());
+            AXONSEG_CHECK(whole.image.dim(a) >= edge, "RandomCrop: a crop of edge ", edge,
+                          " does not fit the volume ", whole.image.shape());
         Index begin[3];
-        for (int a = 0; a < 3; ++a) begin[a] = uniform_int(rng, 0, s.image.dim(a) - edge);
-        s.image = clone(s.image.box({begin[0], begin[1], begin[2]}, {edge, edge, edge}));
-        s.label = clone(s.label.box({begin[0], begin[1], begin[2]}, {edge, edge, edge}));
+        for (int a = 0; a < 3; ++a) begin[a] = uniform_int(rng, 0, whole.image.dim(a) - edge);
+        return {clone(whole.image.box({begin[0], begin[1], begin[2]}, {edge, edge, edge})),
+                clone(whole.label.box({begin[0], begin[1], begin[2]}, {edge, edge, edge}))};
     }
+    void operator()(Sample& s, Rng& rng) const { s = cut(s, rng); }
 };
 
 // k quarter turns in the (y, x) plane, k uniform in 0..3.

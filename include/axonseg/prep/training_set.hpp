@@ -58,28 +58,36 @@ struct CubeFiles {
     std::vector<Artifact> artifacts;
 };
 
+namespace detail {
+
+// The files <prefix>-<N>.tif(f) of dir by their number string N (none when dir is missing).
+inline std::map<std::string, std::filesystem::path> numbered_files(const std::filesystem::path& dir,
+                                                                   const char* prefix) {
+    namespace fs = std::filesystem;
+    std::map<std::string, fs::path> files;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return files;
+    const std::regex pattern(std::string(prefix) + "-([0-9]+)\\.tiff?");
+    for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+        std::smatch m;
+        const std::string name = e.path().filename().string();
+        if (e.is_regular_file() && std::regex_match(name, m, pattern)) files[m[1]] = e.path();
+    }
+    return files;
+}
+
+}  // namespace detail
+
 // Finds the cubes of `train_dir`, sorted by number. Throws naming the folder or file when the
 // volume folder is missing or a volume has no label (or a label no volume).
 inline CubeFiles find_cubes(const std::filesystem::path& train_dir) {
     namespace fs = std::filesystem;
-    const auto numbered = [](const fs::path& dir, const char* prefix) {
-        std::map<std::string, fs::path> files;  // number -> file
-        std::error_code ec;
-        if (!fs::is_directory(dir, ec)) return files;
-        const std::regex pattern(std::string(prefix) + "-([0-9]+)\\.tiff?");
-        for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
-            std::smatch m;
-            const std::string name = e.path().filename().string();
-            if (e.is_regular_file() && std::regex_match(name, m, pattern)) files[m[1]] = e.path();
-        }
-        return files;
-    };
     fs::path volume_dir = train_dir / "volumes";
     if (!fs::is_directory(volume_dir)) volume_dir = train_dir / "cropped-cubes";
     AXONSEG_CHECK(fs::is_directory(volume_dir), train_dir.string(),
                   ": has no volumes/ (or cropped-cubes/) folder of axon cubes volume-<N>.tiff");
-    const auto volumes = numbered(volume_dir, "volume");
-    const auto labels = numbered(train_dir / "Fine-label", "label");
+    const auto volumes = detail::numbered_files(volume_dir, "volume");
+    const auto labels = detail::numbered_files(train_dir / "Fine-label", "label");
     AXONSEG_CHECK(!volumes.empty(), volume_dir.string(), ": holds no volume-<N>.tiff");
     CubeFiles files;
     for (const auto& [number, volume] : volumes) {
@@ -91,7 +99,8 @@ inline CubeFiles find_cubes(const std::filesystem::path& train_dir) {
     for (const auto& [number, label] : labels)
         AXONSEG_CHECK(volumes.count(number), label.string(), ": has no volume volume-", number, ".tiff in ",
                       volume_dir.string());
-    for (const auto& [number, volume] : numbered(train_dir / "artifacts", "volume")) files.artifacts.push_back({number, volume});
+    for (const auto& [number, volume] : detail::numbered_files(train_dir / "artifacts", "volume"))
+        files.artifacts.push_back({number, volume});
     return files;
 }
 
@@ -294,17 +303,8 @@ inline TrainingSetPlan plan_training_set(const std::filesystem::path& base, cons
     // The test images: base/val/volumes (the source's with --match, as the original does, when it has them).
     std::filesystem::path val = base / "val" / "volumes";
     if (p.match && std::filesystem::is_directory(source / "val" / "volumes")) val = source / "val" / "volumes";
-    if (std::filesystem::is_directory(val)) {
-        std::vector<std::filesystem::path> files;
-        for (const auto& e : std::filesystem::directory_iterator(val))
-            if (e.is_regular_file() && std::regex_match(e.path().filename().string(), std::regex("volume-([0-9]+)\\.tiff?")))
-                files.push_back(e.path());
-        std::sort(files.begin(), files.end());
-        for (const std::filesystem::path& f : files) {
-            const std::string stem = f.stem().string();
-            plan.tests.push_back({stem.substr(stem.find('-') + 1), f, detail::read_as_float(f), {}});
-        }
-    }
+    for (const auto& [number, file] : detail::numbered_files(val, "volume"))
+        plan.tests.push_back({number, file, detail::read_as_float(file), {}});
     return plan;
 }
 
@@ -343,6 +343,7 @@ inline TrainingSetSummary make_training_set(const std::filesystem::path& base, c
     io::DatasetDescription& d = summary.description;
     d.name = p.task_name;
     const Index total = plan.crops();
+    const augment::LocalContrastWeakening no_weakening{.spots = 0};
     Index done = 0;
     for (const CaseRecipe& c : plan.cases) {
         const augment::Sample whole = make_case_volume(plan, c);
@@ -353,14 +354,13 @@ inline TrainingSetSummary make_training_set(const std::filesystem::path& base, c
         // Crops in parallel, one per thread; the operations inside then run on that thread alone.
         io::detail::parallel_chunks_rethrow(0, c.crops, [&](Index begin, Index end) {
             for (Index j = begin; j < end; ++j) {
-                augment::Sample s{clone(whole.image.view()), clone(whole.label.view())};
                 augment::Rng& r = rngs[std::size_t(j)];
-                const augment::LocalContrastWeakening no_weakening{.spots = 0};
+                augment::Sample s = augment::RandomCrop{p.dim}.cut(whole, r);
                 if (c.axon)
-                    augment::apply(s, r, augment::RandomCrop{p.dim}, augment::RandomRot90{}, augment::RandomFlips{},
-                                   p.affine, p.contrast ? p.weakening : no_weakening, augment::MinMaxNormalise{});
+                    augment::apply(s, r, augment::RandomRot90{}, augment::RandomFlips{}, p.affine,
+                                   p.contrast ? p.weakening : no_weakening, augment::MinMaxNormalise{});
                 else
-                    augment::apply(s, r, augment::RandomCrop{p.dim}, augment::RandomRot90{}, augment::MinMaxNormalise{});
+                    augment::apply(s, r, augment::RandomRot90{}, augment::MinMaxNormalise{});
                 writer.write_training(names[std::size_t(j)], s.image, s.label);
                 if (j == 0) writer.write_preview(c.name, s.image, s.label);  // one look per case
             }
