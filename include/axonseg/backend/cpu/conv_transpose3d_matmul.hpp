@@ -1,15 +1,18 @@
 // The backward pass of a CPU transposed convolution with kernel == stride (nnU-Net's upsampling) as
-// two GEMMs through oneDNN's matmul. Kernel offsets k then never overlap: y(s*d+kd, s*h+kh, s*w+kw) =
-// x(d,h,w) . W_k, so with channels-last x as a (P x Ci) matrix (P = N*D*H*W) and dy gathered once into
+// GEMMs through oneDNN's matmul. Kernel offsets k then never overlap: y(s*d+kd, s*h+kh, s*w+kw) =
+// x(d,h,w) . W_k, so with channels-last x as a (P x Ci) matrix (P = N*D*H*W) and dy gathered into
 // (P x s^3*Co) rows, dx = dy' . W^T and dw = x^T . dy'. oneDNN 2.6's deconvolution backward-weights
-// kernel runs at ~10% of FMA peak; this took the 64->32, 64^3 case from 138 to ~70 ms. The forward
-// stays a deconvolution: as a GEMM plus a scatter, or one batched matmul into y, it measured slower.
+// kernel runs at ~10% of FMA peak; this took the 64->32, 64^3 case from 138 to ~50 ms. It runs one
+// (n, d) plane of x at a time: the plane's gathered dy (4 MB for 64->32 on 64^3) stays in cache
+// for both GEMMs, so dy is read from memory once, and no gathered copy of all of dy is made (268
+// MB in that case, the largest buffer of a training step's backward). The forward stays a
+// deconvolution: as a GEMM plus a scatter, or one batched matmul into y, it measured slower.
 #pragma once
 
 #include "axonseg/backend/cpu/onednn.hpp"
 
+#include <algorithm>
 #include <string>
-#include <vector>
 
 namespace axonseg::backend::onednn {
 
@@ -25,18 +28,17 @@ namespace matmul_detail {
 
 using dnnl::memory;
 
-// A (N,C,D*s,H*s,W*s) activation with any strides as the 8-d (n,d,kd,h,kh,w,kw,c): the gather is one
-// reorder from this view, so dy may be a channel range of a concat's gradient.
-inline MemoryDesc lattice_desc(const Shape& shape, const Strides& st, Index3 s, DataType type) {
-    return MemoryDesc({shape[0], shape[2] / s.d, s.d, shape[3] / s.h, s.h, shape[4] / s.w, s.w, shape[1]},
-                      type, {st[0], s.d * st[2], st[2], s.h * st[3], st[3], s.w * st[4], st[4], st[1]});
+// One plane (n, d) of x's dy, (1,C,s.d,H*s,W*s) with dy's strides, as the 8-d (n,d,kd,h,kh,w,kw,c):
+// the gather is one reorder from this view, so dy may be a channel range of a concat's gradient.
+inline MemoryDesc lattice_plane_desc(const Shape& shape, const Strides& st, Index3 s, DataType type) {
+    return MemoryDesc({1, 1, s.d, shape[3] / s.h, s.h, shape[4] / s.w, s.w, shape[1]}, type,
+                      {st[0], s.d * st[2], st[2], s.h * st[3], st[3], s.w * st[4], st[4], st[1]});
 }
-// The same 8-d view laid out as the dense (P x s^3*C) matrix: rows (n,d,h,w), columns (kd,kh,kw,c).
-inline MemoryDesc gathered_desc(const Shape& shape, Index3 s, DataType type) {
-    const Index c = shape[1], k = s.d * s.h * s.w;
-    const Index d = shape[2] / s.d, h = shape[3] / s.h, w = shape[4] / s.w;
-    return MemoryDesc({shape[0], d, s.d, h, s.h, w, s.w, c}, type,
-                      {d * h * w * k * c, h * w * k * c, s.h * s.w * c, w * k * c, s.w * c, k * c, c, 1});
+// The same view laid out as the dense (H*W x s^3*C) matrix: rows (h,w), columns (kd,kh,kw,c).
+inline MemoryDesc gathered_plane_desc(const Shape& shape, Index3 s, DataType type) {
+    const Index c = shape[1], k = s.d * s.h * s.w, h = shape[3] / s.h, w = shape[4] / s.w;
+    return MemoryDesc({1, 1, s.d, h, s.h, w, s.w, c}, type,
+                      {h * w * k * c, h * w * k * c, s.h * s.w * c, w * k * c, s.w * c, k * c, c, 1});
 }
 // A (Ci,Co,kd,kh,kw) weight with any strides as (Ci,kd,kh,kw,Co), the (Ci x s^3*Co) matrix's order.
 inline MemoryDesc weight_desc(const Shape& shape, const Strides& st, DataType type) {
@@ -49,14 +51,14 @@ inline MemoryDesc matrix(Index rows, Index cols, DataType type, bool transposed 
 }
 
 inline dnnl::matmul::primitive_desc matmul_desc(const MemoryDesc& a, const MemoryDesc& b, const MemoryDesc& c,
-                                                const std::string& context) {
+                                                const dnnl::primitive_attr& attr, const std::string& context) {
     const auto desc = AXONSEG_DNNL(context, dnnl::matmul::desc(a, b, c));
-    return AXONSEG_DNNL(context, dnnl::matmul::primitive_desc(desc, user_scratchpad_attr(), engine()));
+    return AXONSEG_DNNL(context, dnnl::matmul::primitive_desc(desc, attr, engine()));
 }
 
-// Every descriptor of one backward call. dy' (P x s^3*Co) and W (Ci x s^3*Co) are dense buffers of
-// the call's element type; dW (Ci x s^3*Co) is fp32, so bf16 is rounded once, in the final reorder,
-// which also adds into the caller's dw for Grad::accumulate.
+// Every descriptor of one backward call, the activations' for one plane of x (rows = H*W). dy' and W
+// are dense buffers of the call's element type; dW (Ci x s^3*Co) is fp32, so bf16 is rounded once,
+// in the final reorder, which also adds into the caller's dw for Grad::accumulate.
 struct MatmulDescs {
     MemoryDesc dy, dy_gathered, w, w_packed, dw_packed, dw;  // as the caller's views, then buffers
     MemoryDesc dy_rows, w_t, dx_rows, x_t, dw_rows;          // the same memory as GEMM operands
@@ -64,18 +66,18 @@ struct MatmulDescs {
     template <class T>
     MatmulDescs(ConstView<T> x, ConstView<T> w_view, ConstView<T> dy_view, TensorView<T> dw_view, Index3 s) {
         const DataType t = data_type_of<T>();
-        const Index p = x.dim(0) * x.dim(2) * x.dim(3) * x.dim(4), ci = w_view.dim(0);
+        const Index rows = x.dim(3) * x.dim(4), ci = w_view.dim(0);
         const Index kco = s.d * s.h * s.w * w_view.dim(1);  // s^3*Co, the columns of dy' and W
-        dy = lattice_desc(dy_view.shape(), dy_view.strides(), s, t);
-        dy_gathered = gathered_desc(dy_view.shape(), s, t);
+        dy = lattice_plane_desc(dy_view.shape(), dy_view.strides(), s, t);
+        dy_gathered = gathered_plane_desc(dy_view.shape(), s, t);
         w = weight_desc(w_view.shape(), w_view.strides(), t);
         w_packed = MemoryDesc(w.dims(), t, memory::format_tag::abcde);
         dw_packed = MemoryDesc(w.dims(), DataType::f32, memory::format_tag::abcde);
         dw = weight_desc(dw_view.shape(), dw_view.strides(), t);
-        dy_rows = matrix(p, kco, t);
+        dy_rows = matrix(rows, kco, t);
         w_t = matrix(kco, ci, t, true);
-        dx_rows = matrix(p, ci, t);
-        x_t = matrix(ci, p, t, true);
+        dx_rows = matrix(rows, ci, t);
+        x_t = matrix(ci, rows, t, true);
         dw_rows = matrix(ci, kco, DataType::f32);
     }
 };
@@ -94,7 +96,8 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         mode == Grad::accumulate ? " accumulate" : "");
     const auto d = AXONSEG_DNNL(key, matmul_detail::MatmulDescs(x, w, dy, dw, stride));
     struct Entry {
-        Primitive gather, pack_w, block_w, gemm_dx, gemm_dw, unpack_dw;  // pack_w..gemm_dx only with dx
+        // gather, gemm_dx and the gemm_dw pair run per plane; gemm_dw_add adds into dW (sum post-op).
+        Primitive gather, gemm_dw, gemm_dw_add, unpack_dw, pack_w, block_w, gemm_dx;  // the last 3 with dx
         MemoryDesc w_blocked;  // W^T in the layout gemm_dx chose
         std::string implementations() const {
             std::string s = gather.implementation + " / " + gemm_dw.implementation;
@@ -108,44 +111,64 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         using matmul_detail::matmul_desc;
         Entry entry;
         entry.gather = make_reorder(d.dy, d.dy_gathered, Grad::overwrite, key);
-        entry.gemm_dw = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows, key));
+        entry.gemm_dw = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows,
+                                                                  user_scratchpad_attr(), key));
+        dnnl::primitive_attr add = user_scratchpad_attr();
+        dnnl::post_ops sum;
+        sum.append_sum(1.0f);
+        add.set_post_ops(sum);
+        entry.gemm_dw_add = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows, add, key));
         entry.unpack_dw = make_reorder(d.dw_packed, d.dw, mode, key);
         if (with_dx) {
             entry.pack_w = make_reorder(d.w, d.w_packed, Grad::overwrite, key);
             // W^T is tiny and read for every row block: blocked as the kernel wants, gemm_dx ran 1.6x
             // faster than with plain (transposed) weights, which brgemm copies per block.
             const MemoryDesc any(d.w_t.dims(), d.w_t.data_type(), dnnl::memory::format_tag::any);
-            const auto pd = matmul_desc(d.dy_rows, any, d.dx_rows, key);
+            const auto pd = matmul_desc(d.dy_rows, any, d.dx_rows, user_scratchpad_attr(), key);
             entry.gemm_dx = Primitive::from<dnnl::matmul>(pd);
             entry.w_blocked = pd.weights_desc();
             entry.block_w = make_reorder(d.w_t, entry.w_blocked, Grad::overwrite, key);
         }
         return entry;
     });
-    std::vector<Tensor<std::uint8_t>> buffers;  // (bytes) each, pooled
-    auto buffer = [&](const MemoryDesc& md) {
-        return buffers.emplace_back(Shape{Index(md.get_size())}).data();
-    };
-    auto mem = [&](const MemoryDesc& md, const void* data) {
-        return AXONSEG_DNNL(key, dnnl::memory(md, engine(), const_cast<void*>(data)));
-    };
-    std::uint8_t* const dy_data = buffer(d.dy_gathered);  // (P, s^3*Co)
-    std::uint8_t* const dw_data = buffer(d.dw_packed);    // (Ci, s^3*Co) fp32
     Execution run(key);
-    run.run(e.gather, {{DNNL_ARG_FROM, mem(d.dy, dy.data())}, {DNNL_ARG_TO, mem(d.dy_gathered, dy_data)}});
+    auto buffer = [](const MemoryDesc& md) { return Tensor<std::uint8_t>(Shape{Index(md.get_size())}); };
+    const Tensor<std::uint8_t> dy_plane = buffer(d.dy_gathered);  // (H*W, s^3*Co)
+    const Tensor<std::uint8_t> dw_data = buffer(d.dw_packed);     // (Ci, s^3*Co) fp32
+    Tensor<std::uint8_t> w_packed, w_blocked;
     if (with_dx) {
-        std::uint8_t* const w_data = buffer(d.w_packed);  // (Ci, s^3*Co)
-        run.run(e.pack_w, {{DNNL_ARG_FROM, mem(d.w, w.data())}, {DNNL_ARG_TO, mem(d.w_packed, w_data)}});
-        std::uint8_t* const wb_data = buffer(e.w_blocked);  // (s^3*Co, Ci) blocked
-        run.run(e.block_w, {{DNNL_ARG_FROM, mem(d.w_t, w_data)}, {DNNL_ARG_TO, mem(e.w_blocked, wb_data)}});
-        run.run(e.gemm_dx, {{DNNL_ARG_SRC, mem(d.dy_rows, dy_data)},
-                            {DNNL_ARG_WEIGHTS, mem(e.w_blocked, wb_data)},
-                            {DNNL_ARG_DST, mem(d.dx_rows, dx.data())}});
+        w_packed = buffer(d.w_packed);  // (Ci, s^3*Co)
+        run.run(e.pack_w, {{DNNL_ARG_FROM, run.wrap(d.w, w.data())}, {DNNL_ARG_TO, run.wrap(d.w_packed, w_packed.data())}});
+        w_blocked = buffer(e.w_blocked);  // (s^3*Co, Ci) blocked
+        run.run(e.block_w, {{DNNL_ARG_FROM, run.wrap(d.w_t, w_packed.data())},
+                            {DNNL_ARG_TO, run.wrap(e.w_blocked, w_blocked.data())}});
     }
-    run.run(e.gemm_dw, {{DNNL_ARG_SRC, mem(d.x_t, x.data())},
-                        {DNNL_ARG_WEIGHTS, mem(d.dy_rows, dy_data)},
-                        {DNNL_ARG_DST, mem(d.dw_rows, dw_data)}});
-    run.run(e.unpack_dw, {{DNNL_ARG_FROM, mem(d.dw_packed, dw_data)}, {DNNL_ARG_TO, mem(d.dw, dw.data())}});
+    // One scratchpad for the per-plane primitives, which run one after the other.
+    std::size_t scratch_bytes = 0;
+    for (const Primitive* p : {&e.gather, &e.gemm_dw, &e.gemm_dw_add, &e.gemm_dx})
+        if (p->primitive) scratch_bytes = std::max(scratch_bytes, p->scratchpad.get_size());
+    const Tensor<std::uint8_t> scratch(Shape{Index(scratch_bytes)});
+    auto exec = [&](const Primitive& p, Args args) {
+        if (p.scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = run.wrap(p.scratchpad, scratch.data());
+        AXONSEG_DNNL(key, p.primitive.execute(stream(), args));
+    };
+    const dnnl::memory gathered = run.wrap(d.dy_gathered, dy_plane.data());
+    const dnnl::memory gathered_rows = run.wrap(d.dy_rows, dy_plane.data());
+    const dnnl::memory dw_rows = run.wrap(d.dw_rows, dw_data.data());
+    for (Index n = 0; n < x.dim(0); ++n)
+        for (Index z = 0; z < x.dim(2); ++z) {
+            exec(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy.data() + n * dy.stride(0) + z * stride.d * dy.stride(2))},
+                            {DNNL_ARG_TO, gathered}});
+            if (with_dx)
+                exec(e.gemm_dx, {{DNNL_ARG_SRC, gathered_rows},
+                                 {DNNL_ARG_WEIGHTS, run.wrap(e.w_blocked, w_blocked.data())},
+                                 {DNNL_ARG_DST, run.wrap(d.dx_rows, dx.data() + n * dx.stride(0) + z * dx.stride(2))}});
+            exec(n == 0 && z == 0 ? e.gemm_dw : e.gemm_dw_add,
+                 {{DNNL_ARG_SRC, run.wrap(d.x_t, x.data() + n * x.stride(0) + z * x.stride(2))},
+                  {DNNL_ARG_WEIGHTS, gathered_rows},
+                  {DNNL_ARG_DST, dw_rows}});
+        }
+    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, dw_data.data())}, {DNNL_ARG_TO, run.wrap(d.dw, dw.data())}});
     run.finish();
 }
 
