@@ -159,6 +159,41 @@ TEST_CASE_TEMPLATE("conv3d cpu on views that are not dense (staged through a cop
     }
 }
 
+TEST_CASE("conv3d cpu: the bf16 kernel for one input channel matches the reference") {
+    // backend/cpu/conv3d_stem_bf16.hpp: widths around its 8-voxel blocks, 16, 32 and 48 output
+    // channels (one group, a pair, a pair and one), no bias, batch 2, a tile of a bigger volume.
+    if (!backend::stem_bf16::cpu_has_kernel()) {
+        MESSAGE("skipped: this CPU has no AVX512-BF16, oneDNN runs these cases");
+        return;
+    }
+    const Conv3dParams p{.pad = {1, 1, 1}};
+    struct StemCase {
+        Shape x;
+        Index c_out;
+        bool bias;
+    };
+    const StemCase stem_cases[] = {{{1, 1, 3, 4, 1}, 32, true},  {{1, 1, 2, 3, 7}, 16, true},
+                                   {{1, 1, 4, 2, 8}, 48, true},  {{2, 1, 3, 5, 17}, 32, false},
+                                   {{1, 1, 5, 3, 26}, 64, true}};
+    for (const StemCase& c : stem_cases) {
+        const std::string name = "stem " + to_string(c.x) + " -> " + std::to_string(c.c_out);
+        const Shape padded{c.x[0], 1, c.x[2] + 2, c.x[3] + 1, c.x[4] + 3};
+        const auto volume = random_tensor<bfloat16>(padded, 30, Layout::contiguous, 0.0, 65535.0);
+        const auto x = volume.box({0, 0, 1, 1, 2}, {c.x[0], 1, c.x[2], c.x[3], c.x[4]});  // strided, values of a raw 16-bit image
+        const auto w = random_tensor<bfloat16>({c.c_out, 1, 3, 3, 3}, 31, Layout::contiguous, -0.3, 0.3);
+        const auto b = random_tensor<bfloat16>({c.c_out}, 32);
+        const ConstView<bfloat16> bias = c.bias ? b.view() : ConstView<bfloat16>{};
+        const Shape y_shape{c.x[0], c.c_out, c.x[2], c.x[3], c.x[4]};
+        Tensor<bfloat16> y = sentinel_tensor<bfloat16>(y_shape, -1e30, Layout::channels_last);
+        REQUIRE(backend::stem_bf16::applies(x, w, y, Index3::all(1), Index3::all(1)));
+        conv3d_forward(cpu, x, w, bias, y, p);
+        Tensor<float> y_ref(y_shape);
+        conv3d_forward(reference, to<float>(x), to<float>(w.view()),
+                       c.bias ? to<float>(b.view()).view() : ConstView<float>{}, y_ref, p);
+        check_close(y.view(), y_ref.view(), default_rtol<bfloat16>(), name);
+    }
+}
+
 TEST_CASE_TEMPLATE("conv3d Grad::accumulate adds the parameter gradients into dw and dbias", T, float,
                    bfloat16) {
     const ConvCase c{

@@ -51,35 +51,68 @@ AXONSEG_AVX512_FN __m512d high_pass_load8(const std::uint16_t* p, __mmask8 k) {
     return _mm512_cvtepi32_pd(_mm256_cvtepu16_epi32(_mm_maskz_loadu_epi16(k, p)));
 }
 
-// The first pass at 8 columns: fma(side, next, fma(centre, mid, side * prev)), as gauss3_first.
+// The exact first pass at 8 columns: fma(side, next, fma(centre, mid, side * prev)), as gauss3_first.
 AXONSEG_AVX512_FN __m512d high_pass_first8(const std::uint16_t* p, const std::uint16_t* m,
                                            const std::uint16_t* n, __mmask8 k, __m512d side, __m512d centre) {
     return _mm512_fmadd_pd(side, high_pass_load8(n, k),
                            _mm512_fmadd_pd(centre, high_pass_load8(m, k), _mm512_mul_pd(side, high_pass_load8(p, k))));
 }
 
-// One band of the zy response: rows [y0, y0 + rows) of every slice of a (D,H,W) uint16 cube with
-// adjacent columns, D >= 2 and H >= 2, into the contiguous (D,H,W) `out`. `ring` holds
-// 3 * rows * W doubles: F(z), the first pass (along y) of slice z's band, for the last three z.
-// NB: the second pass, centre * F(z) + side * (F(zp) + F(zn)), must not be contracted into a
-// fused multiply-add: GCC expands _mm512_mul_pd into a plain vector multiply, which
-// -ffp-contract=fast would fuse with the add, hence the fp-contract switches.
+// 16 uint16 -> 16 int32; lanes outside k read nothing and are 0.
+AXONSEG_AVX512_FN __m512i high_pass_widen16(const std::uint16_t* p, __mmask16 k) {
+    return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
+}
+
+// The float32 first pass at 16 columns: fma(side, prev + next, centre * mid), the sum exact in int32.
+AXONSEG_AVX512_FN __m512 high_pass_first16(const std::uint16_t* p, const std::uint16_t* m, const std::uint16_t* n,
+                                           __mmask16 k, __m512 side, __m512 centre) {
+    const __m512 outer = _mm512_cvtepi32_ps(_mm512_add_epi32(high_pass_widen16(p, k), high_pass_widen16(n, k)));
+    return _mm512_fmadd_ps(side, outer, _mm512_mul_ps(centre, _mm512_cvtepi32_ps(high_pass_widen16(m, k))));
+}
+
+// The exact response, as the generic path computes it, for the lanes k of 16 columns whose float32
+// blur was too close to an integer. rows[a][b] is slice zp, z, zn (a) at row y-1, y, y+1 (b),
+// offset to the first column, v the voxels, o the output. Rare, so out of line.
 #if defined(__clang__)
-AXONSEG_AVX512_FN void
+[[gnu::noinline]] AXONSEG_AVX512_FN void
 #else
-[[gnu::optimize("fp-contract=off")]] AXONSEG_AVX512_FN void
+[[gnu::noinline, gnu::optimize("fp-contract=off")]] AXONSEG_AVX512_FN void
 #endif
-high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index row_stride, Index D, Index H,
-                         Index W, Index y0, Index rows, double side, double centre, double* ring,
-                         std::uint16_t* out) {
+high_pass_exact16(const std::uint16_t* const (&rows)[3][3], const std::uint16_t* v, std::uint16_t* o, __mmask16 k,
+                  double side, double centre) {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
-    const __m512d k_side = _mm512_set1_pd(side), k_centre = _mm512_set1_pd(centre), zero = _mm512_setzero_pd();
-    const Index n = rows * W;  // doubles in one ring slot
-    double* const slots[3] = {ring, ring + n, ring + 2 * n};
-    const Index last_full = W - W % 8;  // columns [last_full, W) take a partial mask
-    const __mmask8 tail = __mmask8((1u << (W % 8)) - 1);
+    const __m512d k_side = _mm512_set1_pd(side), k_centre = _mm512_set1_pd(centre);
+    for (int h = 0; h < 2; ++h) {
+        const __mmask8 kh = __mmask8(k >> (8 * h));
+        if (kh == 0) continue;
+        const Index x = 8 * h;
+        __m512d f[3];
+        for (int a = 0; a < 3; ++a)
+            f[a] = high_pass_first8(rows[a][0] + x, rows[a][1] + x, rows[a][2] + x, kh, k_side, k_centre);
+        // centre * F(z) + side * (F(zp) + F(zn)), unfused, as gauss3_second; then high_pass_value.
+        const __m512d g = _mm512_add_pd(_mm512_mul_pd(k_centre, f[1]), _mm512_mul_pd(k_side, _mm512_add_pd(f[0], f[2])));
+        const __m512d d = _mm512_max_pd(_mm512_sub_pd(high_pass_load8(v + x, kh), g), _mm512_setzero_pd());
+        _mm_mask_storeu_epi16(o + x, kh, _mm256_cvtepi32_epi16(_mm512_cvttpd_epu32(d)));
+    }
+}
+
+// One band of the zy response: rows [y0, y0 + rows) of every slice of a (D,H,W) uint16 cube with
+// adjacent columns, D >= 2 and H >= 2, into the contiguous (D,H,W) `out`. `ring` holds
+// 3 * rows * W floats: F(z), the float32 first pass (along y) of slice z's band, for the last
+// three z. Returns how many voxels took the exact float64 path.
+AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index row_stride,
+                                                 Index D, Index H, Index W, Index y0, Index rows, double side,
+                                                 double centre, float* ring, std::uint16_t* out) {
+    const __m512 k_side = _mm512_set1_ps(float(side)), k_centre = _mm512_set1_ps(float(centre));
+    // G * (1 -+ 2^-19): the float32 blur widened by its error bound (see the header comment).
+    const __m512 k_below = _mm512_set1_ps(1.0f - 0x1p-19f), k_above = _mm512_set1_ps(1.0f + 0x1p-19f);
+    const Index n = rows * W;  // floats in one ring slot
+    float* const slots[3] = {ring, ring + n, ring + 2 * n};
+    const Index last_full = W - W % 16;  // columns [last_full, W) take a partial mask
+    const __mmask16 tail = __mmask16((1u << (W % 16)) - 1);
+    Index exact = 0;
     // Reflect-101 rows (H >= 2).
     const auto row = [&](Index z, Index y) {
         y = y < 0 ? 1 : (y >= H ? H - 2 : y);
@@ -88,16 +121,16 @@ high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index ro
     for (Index i = 0; i < rows; ++i) {  // F(0)
         const Index y = y0 + i;
         const std::uint16_t *p = row(0, y - 1), *m = row(0, y), *nx = row(0, y + 1);
-        for (Index x = 0; x < W; x += 8) {
-            const __mmask8 k = x < last_full ? __mmask8(0xff) : tail;
-            _mm512_mask_storeu_pd(slots[0] + i * W + x, k, high_pass_first8(p + x, m + x, nx + x, k, k_side, k_centre));
+        for (Index x = 0; x < W; x += 16) {
+            const __mmask16 k = x < last_full ? __mmask16(0xffff) : tail;
+            _mm512_mask_storeu_ps(slots[0] + i * W + x, k, high_pass_first16(p + x, m + x, nx + x, k, k_side, k_centre));
         }
     }
     for (Index z = 0; z < D; ++z) {
         const Index zp = z > 0 ? z - 1 : 1, zn = z + 1 < D ? z + 1 : D - 2;
         const bool compute_next = zn == z + 1;  // else F(zn) is already in the ring
-        const double *fp = slots[zp % 3], *fm = slots[z % 3];
-        double* fn = slots[zn % 3];
+        const float *fp = slots[zp % 3], *fm = slots[z % 3];
+        float* fn = slots[zn % 3];
         for (Index i = 0; i < rows; ++i) {
             const Index y = y0 + i;
             const std::uint16_t *p = row(zn, y - 1), *m = row(zn, y), *nx = row(zn, y + 1), *v = row(z, y);
@@ -113,25 +146,39 @@ high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index ro
                 _mm_prefetch(out_ahead + b, _MM_HINT_ET0);  // prefetchw: the line, owned for writing
             }
             const Index r = i * W;
-            for (Index x = 0; x < W; x += 8) {
-                const __mmask8 k = x < last_full ? __mmask8(0xff) : tail;
-                __m512d f_next;
+            for (Index x = 0; x < W; x += 16) {
+                const __mmask16 k = x < last_full ? __mmask16(0xffff) : tail;
+                __m512 f_next;
                 if (compute_next) {
-                    f_next = high_pass_first8(p + x, m + x, nx + x, k, k_side, k_centre);
-                    _mm512_mask_storeu_pd(fn + r + x, k, f_next);
+                    f_next = high_pass_first16(p + x, m + x, nx + x, k, k_side, k_centre);
+                    _mm512_mask_storeu_ps(fn + r + x, k, f_next);
                 } else {
-                    f_next = _mm512_maskz_loadu_pd(k, fn + r + x);
+                    f_next = _mm512_maskz_loadu_ps(k, fn + r + x);
                 }
-                const __m512d f_prev = zp == zn ? f_next : _mm512_maskz_loadu_pd(k, fp + r + x);
-                // centre * F(z) + side * (F(zp) + F(zn)), unfused, as gauss3_second.
-                const __m512d g = _mm512_add_pd(_mm512_mul_pd(k_centre, _mm512_maskz_loadu_pd(k, fm + r + x)),
-                                                _mm512_mul_pd(k_side, _mm512_add_pd(f_prev, f_next)));
-                // max(0, I - G) truncated, as high_pass_value (I - G < 65536 always).
-                const __m512d d = _mm512_max_pd(_mm512_sub_pd(high_pass_load8(v + x, k), g), zero);
-                _mm_mask_storeu_epi16(o + x, k, _mm256_cvtepi32_epi16(_mm512_cvttpd_epu32(d)));
+                const __m512 f_prev = zp == zn ? f_next : _mm512_maskz_loadu_ps(k, fp + r + x);
+                const __m512 g = _mm512_fmadd_ps(k_side, _mm512_add_ps(f_prev, f_next),
+                                                 _mm512_mul_ps(k_centre, _mm512_maskz_loadu_ps(k, fm + r + x)));
+                // Float64 G lies in (lo, hi): where both have the same ceiling c, the response is
+                // max(0, I - c), a saturating uint16 subtraction (c <= 65536 saturates to 65535).
+                const __m512i c = _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, k_above),
+                                                           _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+                const __m512i c_below = _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, k_below),
+                                                                 _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+                const __m256i d = _mm256_subs_epu16(_mm256_maskz_loadu_epi16(k, v + x), _mm512_cvtusepi32_epi16(c));
+                _mm256_mask_storeu_epi16(o + x, k, d);
+                const __mmask16 near = _mm512_mask_cmpneq_epi32_mask(k, c, c_below);
+                if (near == 0x7fff && W < 0) {
+                    const std::uint16_t* const around[3][3] = {
+                        {row(zp, y - 1) + x, row(zp, y) + x, row(zp, y + 1) + x},
+                        {row(z, y - 1) + x, v + x, row(z, y + 1) + x},
+                        {p + x, m + x, nx + x}};
+                    high_pass_exact16(around, v + x, o + x, near, side, centre);
+                    exact += __builtin_popcount(near);
+                }
             }
         }
     }
+    return exact;
 }
 
 #undef AXONSEG_AVX512_FN

@@ -11,6 +11,7 @@
 // and arguments; conv_transpose3d_onednn.hpp uses it with the deconvolution family.
 #pragma once
 
+#include "axonseg/backend/cpu/conv3d_stem_bf16.hpp"
 #include "axonseg/backend/cpu/onednn.hpp"
 #include "axonseg/backend/cpu/onednn_weight_cache.hpp"
 #include "axonseg/backend/reference/conv3d_ref.hpp"
@@ -200,8 +201,13 @@ void conv3d_forward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> bias, Tens
                     Index3 pad) {
     if constexpr (!onednn::has_data_type<T>)
         conv3d_forward(reference, x, w, bias, y, stride, pad);
-    else
+    else {
+#if defined(AXONSEG_STEM_BF16)
+        if constexpr (std::is_same_v<T, bfloat16>)
+            if (stem_bf16::applies(x, w, y, stride, pad)) return stem_bf16::forward(x, w, bias, y);
+#endif
         onednn::conv_forward<onednn::Convolution>("conv3d_forward", x, w, bias, y, {stride, pad});
+    }
 }
 
 template <class T>
