@@ -1,13 +1,19 @@
 // The original (zy) high-pass response of one band of rows, fused and vectorised with AVX-512:
-// eight doubles across x (the axis the zy blur never mixes), both passes and the subtraction in
-// one sweep per row, no blurred temporary. Same operations in the same order as the generic path
-// in high_pass.hpp (first pass fused, second pass unfused), so the result is bit-identical; it is
-// chosen at run time when the CPU has AVX-512 F/VL/BW.
-// Why it is still bound by arithmetic, not memory: 8 voxels cost about 19 vector operations
-// (4 uint16 -> double conversions, 3 for the first pass, 4 for the second, 4 to subtract, clamp,
-// truncate and narrow, plus a ring store and two ring loads) against 32 bytes of memory traffic;
-// on this project's Zen 5 that is about 3 G voxels/s per core with everything in cache, a third
-// of what the memory could stream (docs/performance.md, issue 5).
+// sixteen floats across x (the axis the zy blur never mixes), both passes and the subtraction in
+// one sweep per row, no blurred temporary; chosen at run time when the CPU has AVX-512 F/VL/BW.
+// Why it equals cv2 bit for bit although it blurs in float32: the label only needs G (cv2's
+// float64 blur) to within an integer. All weights and inputs are >= 0, so every rounding is a
+// relative error on a sum of non-negative terms, and the float32 G_f is within 7u * G_f of G
+// (u = 2^-24; derivation at k_high_pass_margin). Where G_f * (1 - 2^-20) and G_f * (1 + 2^-20)
+// have the same ceiling c, G lies in (c - 1, c], and the label trunc(max(0, I - G)) is exactly
+// max(0, I - c) (G = c gives I - c; otherwise I - G lies in (I - c, I - c + 1), away from both
+// integers by far more than a float64 ulp of I). The other vectors, where G_f is near an integer
+// (about 1% of the brain example's voxels: G is close to (sum of the 9 inputs) / 9, a multiple of
+// 1/9, and flat regions are integers), are listed and recomputed afterwards with the generic
+// path's float64 operations in its order (first pass fused, second not), lane for lane.
+// Why it is faster: 16 voxels cost about 27 instructions (3 uint16 widenings, an integer add and
+// 2 conversions, 2 flops for the first pass, 3 for the second, 5 for the bounds, 3 to subtract,
+// narrow and store, a ring store and two ring loads) where the float64 kernel took about 38 for 8.
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
@@ -19,6 +25,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace axonseg::prep::detail {
 
@@ -58,127 +65,187 @@ AXONSEG_AVX512_FN __m512d high_pass_first8(const std::uint16_t* p, const std::ui
                            _mm512_fmadd_pd(centre, high_pass_load8(m, k), _mm512_mul_pd(side, high_pass_load8(p, k))));
 }
 
-// 16 uint16 -> 16 int32; lanes outside k read nothing and are 0.
-AXONSEG_AVX512_FN __m512i high_pass_widen16(const std::uint16_t* p, __mmask16 k) {
-    return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
-}
-
-// The float32 first pass at 16 columns: fma(side, prev + next, centre * mid), the sum exact in int32.
-AXONSEG_AVX512_FN __m512 high_pass_first16(const std::uint16_t* p, const std::uint16_t* m, const std::uint16_t* n,
-                                           __mmask16 k, __m512 side, __m512 centre) {
-    const __m512 outer = _mm512_cvtepi32_ps(_mm512_add_epi32(high_pass_widen16(p, k), high_pass_widen16(n, k)));
-    return _mm512_fmadd_ps(side, outer, _mm512_mul_ps(centre, _mm512_cvtepi32_ps(high_pass_widen16(m, k))));
-}
-
-// The exact response, as the generic path computes it, for the lanes k of 16 columns whose float32
-// blur was too close to an integer. rows[a][b] is slice zp, z, zn (a) at row y-1, y, y+1 (b),
-// offset to the first column, v the voxels, o the output. Rare, so out of line.
+// The exact response, with the generic path's float64 operations in its order, at the lanes k
+// of the 16 columns from x; rows[a][b] is slice zp, z, zn (a) at row y - 1, y, y + 1 (b).
+// NB: the second pass, centre * F(z) + side * (F(zp) + F(zn)), must not be contracted into a
+// fused multiply-add: GCC expands _mm512_mul_pd into a plain vector multiply, which
+// -ffp-contract=fast would fuse with the add, hence the fp-contract switches.
 #if defined(__clang__)
-[[gnu::noinline]] AXONSEG_AVX512_FN void
+AXONSEG_AVX512_FN void
 #else
-[[gnu::noinline, gnu::optimize("fp-contract=off")]] AXONSEG_AVX512_FN void
+[[gnu::optimize("fp-contract=off")]] AXONSEG_AVX512_FN void
 #endif
-high_pass_exact16(const std::uint16_t* const (&rows)[3][3], const std::uint16_t* v, std::uint16_t* o, __mmask16 k,
-                  double side, double centre) {
+high_pass_exact16(const std::uint16_t* const (&rows)[3][3], Index x, __mmask16 k, double side, double centre,
+                  std::uint16_t* out) {
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #endif
     const __m512d k_side = _mm512_set1_pd(side), k_centre = _mm512_set1_pd(centre);
-    for (int h = 0; h < 2; ++h) {
-        const __mmask8 kh = __mmask8(k >> (8 * h));
+    for (Index h = x; k != 0; h += 8, k >>= 8) {
+        const __mmask8 kh = __mmask8(k);
         if (kh == 0) continue;
-        const Index x = 8 * h;
         __m512d f[3];
         for (int a = 0; a < 3; ++a)
-            f[a] = high_pass_first8(rows[a][0] + x, rows[a][1] + x, rows[a][2] + x, kh, k_side, k_centre);
-        // centre * F(z) + side * (F(zp) + F(zn)), unfused, as gauss3_second; then high_pass_value.
+            f[a] = high_pass_first8(rows[a][0] + h, rows[a][1] + h, rows[a][2] + h, kh, k_side, k_centre);
         const __m512d g = _mm512_add_pd(_mm512_mul_pd(k_centre, f[1]), _mm512_mul_pd(k_side, _mm512_add_pd(f[0], f[2])));
-        const __m512d d = _mm512_max_pd(_mm512_sub_pd(high_pass_load8(v + x, kh), g), _mm512_setzero_pd());
-        _mm_mask_storeu_epi16(o + x, kh, _mm256_cvtepi32_epi16(_mm512_cvttpd_epu32(d)));
+        // max(0, I - G) truncated, as high_pass_value (I - G < 65536 always).
+        const __m512d d = _mm512_max_pd(_mm512_sub_pd(high_pass_load8(rows[1][1] + h, kh), g), _mm512_setzero_pd());
+        _mm_mask_storeu_epi16(out + h, kh, _mm256_cvtepi32_epi16(_mm512_cvttpd_epu32(d)));
     }
 }
 
+// The float32 blur is within 7u * G_f of cv2's float64 G (u = 2^-24), derivation: with the
+// double weights s, c as exact reals, G* = sum of w_a * w_b * I over the 3 x 3 window (all >= 0).
+// The first pass F = fma(s_f, prev + next, c_f * mid) has its sum exact (integers) and at most
+// 3 relative errors of u on each term (the weight's rounding to float, the product, the fma);
+// the second, fma(s_f, F(zp) + F(zn), c_f * F(z)), 3 more; so G_f = G* (1 + t), |t| <= 6.0001u.
+// cv2's G, 6 roundings of 2^-53 per term, is G* within 1e-15 relative: |G_f - G| <= 6.0003u G_f.
+// lo = G_f * (1 - 2^-20) is rounded once more (u), so lo <= G_f (1 - 16u + u) < G, and likewise
+// hi > G: 16u leaves more than twice the 7u needed.
+inline constexpr float k_high_pass_margin = 0x1p-20f;
+
+// The float32 weights and bounds, in registers.
+struct HighPassWeights {
+    __m512 side, centre, below, above;
+};
+
+// One output row of the zy response: slice zn's rows y - 1, y, y + 1 (for its first pass), the
+// voxels I (slice z, row y), the ring rows F(zp), F(z), F(zn), the output row and, per 16
+// columns, the lanes whose float32 blur was too near an integer.
+struct HighPassZyRow {
+    const std::uint16_t *prev, *mid, *next, *voxels;
+    const float *f_prev, *f_mid;
+    float* f_next;
+    std::uint16_t* out;
+    __mmask16* near;
+};
+
+// Loads and stores of 16 lanes, masked to k only for the last, partial vector of a row.
+template <bool Partial>
+AXONSEG_AVX512_FN __m256i high_pass_load16(const std::uint16_t* p, __mmask16 k) {
+    if constexpr (Partial) return _mm256_maskz_loadu_epi16(k, p);
+    else return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+template <bool Partial>
+AXONSEG_AVX512_FN __m512 high_pass_load16(const float* p, __mmask16 k) {
+    if constexpr (Partial) return _mm512_maskz_loadu_ps(k, p);
+    else return _mm512_loadu_ps(p);
+}
+
+// The float32 first pass at 16 columns: fma(side, prev + next, centre * mid), the sum exact.
+template <bool Partial>
+AXONSEG_AVX512_FN __m512 high_pass_first16(const std::uint16_t* p, const std::uint16_t* m, const std::uint16_t* n,
+                                           __mmask16 k, const HighPassWeights& w) {
+    const __m512i outer = _mm512_add_epi32(_mm512_cvtepu16_epi32(high_pass_load16<Partial>(p, k)),
+                                           _mm512_cvtepu16_epi32(high_pass_load16<Partial>(n, k)));
+    const __m512 mid = _mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(high_pass_load16<Partial>(m, k)));
+    return _mm512_fmadd_ps(w.side, _mm512_cvtepi32_ps(outer), _mm512_mul_ps(w.centre, mid));
+}
+
+// The response at the 16 columns from x (lanes k), max(0, I - c), and its near lanes, whose
+// output the caller replaces. ComputeNext: F(zn) is computed (else it is in the ring, at the last
+// slice); PrevIsNext: zp = zn (at the first slice, and at the last for D = 2).
+template <bool Partial, bool ComputeNext, bool PrevIsNext>
+[[gnu::always_inline]] AXONSEG_AVX512_FN void high_pass_zy16(const HighPassZyRow& r, Index x, __mmask16 k,
+                                                             const HighPassWeights& w) {
+    __m512 f_next;
+    if constexpr (ComputeNext) {
+        f_next = high_pass_first16<Partial>(r.prev + x, r.mid + x, r.next + x, k, w);
+        if constexpr (Partial) _mm512_mask_storeu_ps(r.f_next + x, k, f_next);
+        else _mm512_storeu_ps(r.f_next + x, f_next);
+    } else {
+        f_next = high_pass_load16<Partial>(r.f_next + x, k);
+    }
+    const __m512 f_prev = PrevIsNext ? f_next : high_pass_load16<Partial>(r.f_prev + x, k);
+    const __m512 g = _mm512_fmadd_ps(w.side, _mm512_add_ps(f_prev, f_next),
+                                     _mm512_mul_ps(w.centre, high_pass_load16<Partial>(r.f_mid + x, k)));
+    const __m512i c = _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, w.above), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+    const __m512i c_below =
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, w.below), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+    // A saturating uint16 subtraction (c <= 65536 saturates to 65535, which also gives 0).
+    const __m256i d = _mm256_subs_epu16(high_pass_load16<Partial>(r.voxels + x, k), _mm512_cvtusepi32_epi16(c));
+    if constexpr (Partial) _mm256_mask_storeu_epi16(r.out + x, k, d);
+    else _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.out + x), d);
+    r.near[x / 16] = _mm512_mask_cmpneq_epi32_mask(k, c, c_below);
+}
+
+// One row of W columns.
+template <bool ComputeNext, bool PrevIsNext>
+AXONSEG_AVX512_FN void high_pass_zy_row(const HighPassZyRow& row, Index W, const HighPassWeights& weights) {
+    // Local copies: the output stores may alias anything, which would reload the pointers and
+    // weights from memory at every vector.
+    const HighPassZyRow r = row;
+    const HighPassWeights w = weights;
+    const Index full = W - W % 16;  // columns [full, W) take a partial mask
+    for (Index x = 0; x < full; x += 16) high_pass_zy16<false, ComputeNext, PrevIsNext>(r, x, 0xffff, w);
+    if (full < W) high_pass_zy16<true, ComputeNext, PrevIsNext>(r, full, __mmask16((1u << (W % 16)) - 1), w);
+}
+
 // One band of the zy response: rows [y0, y0 + rows) of every slice of a (D,H,W) uint16 cube with
-// adjacent columns, D >= 2 and H >= 2, into the contiguous (D,H,W) `out`. `ring` holds
-// 3 * rows * W floats: F(z), the float32 first pass (along y) of slice z's band, for the last
-// three z. Returns how many voxels took the exact float64 path.
+// adjacent columns, D >= 2 and H >= 2, into the contiguous (D,H,W) `out`, with cv2's weights
+// side and centre. `ring` holds 3 * rows * W floats: F(z), the float32 first pass (along y) of
+// slice z's band, for the last three z. Returns how many voxels took the exact float64 path.
 AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index row_stride,
                                                  Index D, Index H, Index W, Index y0, Index rows, double side,
                                                  double centre, float* ring, std::uint16_t* out) {
-    const __m512 k_side = _mm512_set1_ps(float(side)), k_centre = _mm512_set1_ps(float(centre));
-    // G * (1 -+ 2^-19): the float32 blur widened by its error bound (see the header comment).
-    const __m512 k_below = _mm512_set1_ps(1.0f - 0x1p-19f), k_above = _mm512_set1_ps(1.0f + 0x1p-19f);
+    const HighPassWeights w{_mm512_set1_ps(float(side)), _mm512_set1_ps(float(centre)),
+                            _mm512_set1_ps(1.0f - k_high_pass_margin), _mm512_set1_ps(1.0f + k_high_pass_margin)};
     const Index n = rows * W;  // floats in one ring slot
     float* const slots[3] = {ring, ring + n, ring + 2 * n};
-    const Index last_full = W - W % 16;  // columns [last_full, W) take a partial mask
-    const __mmask16 tail = __mmask16((1u << (W % 16)) - 1);
-    Index exact = 0;
+    // The near lanes of one row, per 16 columns, padded with zeros to whole 32s for the scan.
+    const Index vectors = (W + 15) / 16;
+    std::vector<__mmask16> near(static_cast<std::size_t>((vectors + 31) / 32 * 32));
+    Index exact_voxels = 0;
     // Reflect-101 rows (H >= 2).
     const auto row = [&](Index z, Index y) {
         y = y < 0 ? 1 : (y >= H ? H - 2 : y);
         return cube + z * slice_stride + y * row_stride;
     };
     for (Index i = 0; i < rows; ++i) {  // F(0)
-        const Index y = y0 + i;
-        const std::uint16_t *p = row(0, y - 1), *m = row(0, y), *nx = row(0, y + 1);
-        for (Index x = 0; x < W; x += 16) {
-            const __mmask16 k = x < last_full ? __mmask16(0xffff) : tail;
-            _mm512_mask_storeu_ps(slots[0] + i * W + x, k, high_pass_first16(p + x, m + x, nx + x, k, k_side, k_centre));
-        }
+        const std::uint16_t *p = row(0, y0 + i - 1), *m = row(0, y0 + i), *nx = row(0, y0 + i + 1);
+        float* f = slots[0] + i * W;
+        const Index full = W - W % 16;
+        for (Index x = 0; x < full; x += 16)
+            _mm512_storeu_ps(f + x, high_pass_first16<false>(p + x, m + x, nx + x, 0xffff, w));
+        const __mmask16 tail = __mmask16((1u << (W % 16)) - 1);
+        if (full < W) _mm512_mask_storeu_ps(f + full, tail, high_pass_first16<true>(p + full, m + full, nx + full, tail, w));
     }
     for (Index z = 0; z < D; ++z) {
         const Index zp = z > 0 ? z - 1 : 1, zn = z + 1 < D ? z + 1 : D - 2;
-        const bool compute_next = zn == z + 1;  // else F(zn) is already in the ring
-        const float *fp = slots[zp % 3], *fm = slots[z % 3];
-        float* fn = slots[zn % 3];
+        const bool compute_next = zn == z + 1, prev_is_next = zp == zn;
+        const auto run_row = compute_next ? (prev_is_next ? high_pass_zy_row<true, true> : high_pass_zy_row<true, false>)
+                                          : (prev_is_next ? high_pass_zy_row<false, true> : high_pass_zy_row<false, false>);
         for (Index i = 0; i < rows; ++i) {
-            const Index y = y0 + i;
-            const std::uint16_t *p = row(zn, y - 1), *m = row(zn, y), *nx = row(zn, y + 1), *v = row(z, y);
-            std::uint16_t* o = out + (z * H + y) * W;
+            const Index y = y0 + i, r = i * W;
+            const HighPassZyRow rw{row(zn, y - 1),    row(zn, y),       row(zn, y + 1),    row(z, y),
+                                   slots[zp % 3] + r, slots[z % 3] + r, slots[zn % 3] + r, out + (z * H + y) * W,
+                                   near.data()};
             // What the next step touches first in memory: the input row it reads and the output
             // row it writes. A band's rows are short streams per slice, which the hardware
             // prefetcher picks up late; writes also wait for their lines to be read (measured,
             // 1 thread: 25 ms -> 21 ms with the input prefetch, -> 11-14 ms with both).
             const char* in_ahead = reinterpret_cast<const char*>(row(std::min(zn + 1, D - 1), y + 1));
-            const char* out_ahead = reinterpret_cast<const char*>(z + 1 < D ? o + H * W : o);
+            const char* out_ahead = reinterpret_cast<const char*>(z + 1 < D ? rw.out + H * W : rw.out);
             for (Index b = 0; b < W * Index(sizeof(std::uint16_t)); b += 64) {
                 _mm_prefetch(in_ahead + b, _MM_HINT_T1);
                 _mm_prefetch(out_ahead + b, _MM_HINT_ET0);  // prefetchw: the line, owned for writing
             }
-            const Index r = i * W;
-            for (Index x = 0; x < W; x += 16) {
-                const __mmask16 k = x < last_full ? __mmask16(0xffff) : tail;
-                __m512 f_next;
-                if (compute_next) {
-                    f_next = high_pass_first16(p + x, m + x, nx + x, k, k_side, k_centre);
-                    _mm512_mask_storeu_ps(fn + r + x, k, f_next);
-                } else {
-                    f_next = _mm512_maskz_loadu_ps(k, fn + r + x);
-                }
-                const __m512 f_prev = zp == zn ? f_next : _mm512_maskz_loadu_ps(k, fp + r + x);
-                const __m512 g = _mm512_fmadd_ps(k_side, _mm512_add_ps(f_prev, f_next),
-                                                 _mm512_mul_ps(k_centre, _mm512_maskz_loadu_ps(k, fm + r + x)));
-                // Float64 G lies in (lo, hi): where both have the same ceiling c, the response is
-                // max(0, I - c), a saturating uint16 subtraction (c <= 65536 saturates to 65535).
-                const __m512i c = _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, k_above),
-                                                           _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-                const __m512i c_below = _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, k_below),
-                                                                 _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-                const __m256i d = _mm256_subs_epu16(_mm256_maskz_loadu_epi16(k, v + x), _mm512_cvtusepi32_epi16(c));
-                _mm256_mask_storeu_epi16(o + x, k, d);
-                const __mmask16 near = _mm512_mask_cmpneq_epi32_mask(k, c, c_below);
-                if (near == 0x7fff && W < 0) {
-                    const std::uint16_t* const around[3][3] = {
-                        {row(zp, y - 1) + x, row(zp, y) + x, row(zp, y + 1) + x},
-                        {row(z, y - 1) + x, v + x, row(z, y + 1) + x},
-                        {p + x, m + x, nx + x}};
-                    high_pass_exact16(around, v + x, o + x, near, side, centre);
-                    exact += __builtin_popcount(near);
+            run_row(rw, W, w);
+            // The near lanes, found 32 vectors at a time (a branch per vector would mispredict).
+            const std::uint16_t* const around[3][3] = {{row(zp, y - 1), row(zp, y), row(zp, y + 1)},
+                                                       {row(z, y - 1), rw.voxels, row(z, y + 1)},
+                                                       {rw.prev, rw.mid, rw.next}};
+            for (Index j0 = 0; j0 < vectors; j0 += 32) {
+                const __m512i block = _mm512_loadu_si512(near.data() + j0);
+                for (unsigned any = _mm512_test_epi16_mask(block, block); any != 0; any &= any - 1) {
+                    const Index j = j0 + __builtin_ctz(any);
+                    high_pass_exact16(around, j * 16, near[std::size_t(j)], side, centre, rw.out);
+                    exact_voxels += __builtin_popcount(near[std::size_t(j)]);
                 }
             }
         }
     }
-    return exact;
+    return exact_voxels;
 }
 
 #undef AXONSEG_AVX512_FN

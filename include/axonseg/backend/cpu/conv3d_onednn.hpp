@@ -12,6 +12,7 @@
 #pragma once
 
 #include "axonseg/backend/cpu/conv3d_stem_bf16.hpp"
+#include "axonseg/backend/cpu/conv3d_weight_grad_gemm.hpp"
 #include "axonseg/backend/cpu/onednn.hpp"
 #include "axonseg/backend/cpu/onednn_weight_cache.hpp"
 #include "axonseg/backend/reference/conv3d_ref.hpp"
@@ -105,23 +106,24 @@ void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstV
     run.finish();
 }
 
-// The gradients of conv_forward: dsrc (overwritten) and dbias may be absent; dweights and dbias are
-// overwritten or added into per `mode`. Weight gradients are computed in fp32 for every T.
+// The gradients of conv_forward: dsrc (overwritten), dweights and dbias may be absent (dbias must be
+// when dweights is); dweights and dbias are overwritten or added into per `mode`. Weight gradients
+// are computed in fp32 for every T.
 template <class Family, class T>
 void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, ConstView<T> ddst,
                    TensorView<T> dsrc, TensorView<T> dweights, TensorView<T> dbias, const ConvGeometry& g,
                    Grad mode) {
-    const bool with_dsrc = !dsrc.empty(), with_bias = !dbias.empty();
+    const bool with_dsrc = !dsrc.empty(), with_dw = !dweights.empty(), with_bias = !dbias.empty();
     const std::string key = axonseg::detail::concat(
         op, " ", to_string(dtype_v<T>), " src ", describe(src), " weights ", describe(weights), " ddst ",
         describe(ddst), " dsrc ", describe(dsrc), " dweights ", describe(dweights), " dbias ",
         describe(dbias), " stride ", g.stride, " pad ", g.pad, mode == Grad::accumulate ? " accumulate" : "");
     struct Entry {
-        std::optional<Primitive> data;
-        Primitive weights;
+        std::optional<Primitive> data, weights;
         Operand src, w, ddst, dsrc, dw, dbias;
         std::string implementations() const {
-            return (data ? data->implementation + " / " : std::string()) + weights.implementation;
+            return (data ? data->implementation : std::string()) + (data && weights ? " / " : "") +
+                   (weights ? weights->implementation : std::string());
         }
     };
     const Entry& e = PrimitiveCache::instance().get<Entry>(key, [&] {
@@ -138,8 +140,10 @@ void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, Const
                                       attr, engine(), hint));
             entry.data = Primitive::from<typename Family::BackwardData>(pd);
             entry.w = Operand::input(view_desc(weights, layout), pd.weights_desc(), key);
+            entry.ddst = Operand::input(view_desc(ddst, layout), pd.diff_dst_desc(), key);
             entry.dsrc = Operand::output(view_desc(dsrc, layout), pd.diff_src_desc(), Grad::overwrite, key);
         }
+        if (!with_dw) return entry;
         const MemoryDesc dw_any(d.weights.dims(), DataType::f32, dnnl::memory::format_tag::any);
         const MemoryDesc db = with_bias
                                   ? MemoryDesc({weights.dim(0)}, DataType::f32, dnnl::memory::format_tag::x)
@@ -150,7 +154,7 @@ void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, Const
                                   attr, engine(), hint));
         entry.weights = Primitive::from<typename Family::BackwardWeights>(pd);
         entry.src = Operand::input(view_desc(src, layout), pd.src_desc(), key);
-        entry.ddst = Operand::input(view_desc(ddst, layout), pd.diff_dst_desc(), key);
+        entry.ddst = Operand::input(view_desc(ddst, layout), pd.diff_dst_desc(), key);  // as the data pass's
         entry.dw = Operand::output(view_desc(dweights, layout), pd.diff_weights_desc(), mode, key);
         if (with_bias)
             entry.dbias = Operand::output(view_desc(dbias, layout), pd.diff_bias_desc(), mode, key);
@@ -162,11 +166,13 @@ void conv_backward(const char* op, ConstView<T> src, ConstView<T> weights, Const
         run.run(*e.data, {{DNNL_ARG_DIFF_DST, dy},
                           {DNNL_ARG_WEIGHTS, weights_input(run, e.w, weights)},
                           {DNNL_ARG_DIFF_SRC, run.output(e.dsrc, dsrc.data())}});
-    Args args{{DNNL_ARG_SRC, run.input(e.src, src.data())},
-              {DNNL_ARG_DIFF_DST, dy},
-              {DNNL_ARG_DIFF_WEIGHTS, run.output(e.dw, dweights.data())}};
-    if (with_bias) args[DNNL_ARG_DIFF_BIAS] = run.output(e.dbias, dbias.data());
-    run.run(e.weights, std::move(args));
+    if (with_dw) {
+        Args args{{DNNL_ARG_SRC, run.input(e.src, src.data())},
+                  {DNNL_ARG_DIFF_DST, dy},
+                  {DNNL_ARG_DIFF_WEIGHTS, run.output(e.dw, dweights.data())}};
+        if (with_bias) args[DNNL_ARG_DIFF_BIAS] = run.output(e.dbias, dbias.data());
+        run.run(*e.weights, std::move(args));
+    }
     run.finish();
 }
 
@@ -215,7 +221,12 @@ void conv3d_backward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> dy, Tenso
                      TensorView<T> dbias, Index3 stride, Index3 pad, Grad mode) {
     if constexpr (!onednn::has_data_type<T>)
         conv3d_backward(reference, x, w, dy, dx, dw, dbias, stride, pad, mode);
-    else if (dx.empty() || !onednn::is_forward_backward_data(w.shape(), {stride, pad}))
+    else if (onednn::is_gemm_weight_grad(x, dy, stride)) {
+        if (!dx.empty())
+            onednn::conv_backward<onednn::Convolution>("conv3d_backward (data)", x, w, dy, dx, TensorView<T>{},
+                                                       TensorView<T>{}, {stride, pad}, mode);
+        onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
+    } else if (dx.empty() || !onednn::is_forward_backward_data(w.shape(), {stride, pad}))
         onednn::conv_backward<onednn::Convolution>("conv3d_backward", x, w, dy, dx, dw, dbias, {stride, pad},
                                                    mode);
     else {

@@ -1,0 +1,148 @@
+// The weight gradient of a strided CPU convolution as im2col + GEMM through oneDNN's matmul:
+// dW (Co x k^3*Ci) = sum over output voxels of dy (Co) x the input patch they saw (k^3*Ci). oneDNN
+// 2.6 has no brgemm kernel for backward weights, and its jit one runs the network's stride-2 convs
+// at about half of the FMA peak (ONEDNN_VERBOSE: ~120 of the 181 ms of the 32->64 backward from
+// 128^3), while the GEMM runs near 80% of it. The patch matrix is built a few output rows at a time
+// (about 2 MB, so it stays in cache between its writing and the GEMM) and dW accumulates across
+// them in fp32 with oneDNN's sum post-op. With stride 1 the patch matrix would move as many bytes
+// per flop as the convolution's whole input does 8 times over, so stride-1 convs keep the jit kernel.
+#pragma once
+
+#include "axonseg/backend/cpu/onednn.hpp"
+#include "axonseg/core/parallel.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace axonseg::backend::onednn {
+
+// Whether the weight gradient takes this path: a strided conv on dense channels-last activations.
+template <class T>
+bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, Index3 stride) {
+    return stride != Index3::all(1) && x.is_channels_last() && dy.is_channels_last();
+}
+
+namespace gemm_detail {
+
+// Output rows per chunk: whole rows of the output's (h) axis, a divisor of Ho so that every chunk
+// has the same shape (one pair of primitives), the largest whose patch matrix fits about 2 MB.
+inline Index chunk_h(Index ho, Index wo, Index row_bytes) {
+    Index best = 1;
+    for (Index h = 1; h <= ho; ++h)
+        if (ho % h == 0 && h * wo * row_bytes <= (Index(2) << 20)) best = h;
+    return best;
+}
+
+// The patch matrix for output voxels (n, od, oh0 .. oh0+rows/Wo-1, all ow): row r holds, for every
+// kernel offset (kd, kh, kw) in that order, the Ci channels of x under it, zeros in the padding.
+template <class T>
+void im2col(ConstView<T> x, Index3 k, Index3 stride, Index3 pad, Index n, Index od, Index oh0, Index rows,
+            Index wo, T* cols) {
+    const Index ci = x.dim(1), depth = x.dim(2), height = x.dim(3), width = x.dim(4);
+    const Index row_len = k.d * k.h * k.w * ci;
+    parallel_for(0, rows, [&](Index r) {
+        const Index oh = oh0 + r / wo, ow = r % wo;
+        T* dst = cols + r * row_len;
+        for (Index a = 0; a < k.d; ++a) {
+            const Index id = od * stride.d - pad.d + a;
+            for (Index b = 0; b < k.h; ++b, dst += k.w * ci) {
+                const Index ih = oh * stride.h - pad.h + b;
+                if (id < 0 || id >= depth || ih < 0 || ih >= height) {
+                    std::fill(dst, dst + k.w * ci, T(0.0f));
+                    continue;
+                }
+                const T* row = x.data() + n * x.stride(0) + id * x.stride(2) + ih * x.stride(3);
+                const Index iw0 = ow * stride.w - pad.w;
+                const Index first = std::max<Index>(0, -iw0), last = std::min(k.w, width - iw0);  // in range
+                std::fill(dst, dst + first * ci, T(0.0f));
+                if (last > first)
+                    std::memcpy(static_cast<void*>(dst + first * ci), row + (iw0 + first) * ci,
+                                sizeof(T) * (last - first) * ci);
+                std::fill(dst + std::max(first, last) * ci, dst + k.w * ci, T(0.0f));
+            }
+        }
+    });
+}
+
+}  // namespace gemm_detail
+
+// dw (Co,Ci,kd,kh,kw) and dbias (Co, may be absent), overwritten or added into per `mode`, of
+// conv3d(x, w) for is_gemm_weight_grad views; sums in fp32 (bf16 is rounded once, at the end).
+template <class T>
+void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, TensorView<T> dbias,
+                             Index3 stride, Index3 pad, Grad mode) {
+    using dnnl::memory;
+    const Index co = dw.dim(0), ci = dw.dim(1);
+    const Index3 k{dw.dim(2), dw.dim(3), dw.dim(4)};
+    const Index ho = dy.dim(3), wo = dy.dim(4), cols = k.d * k.h * k.w * ci;
+    const Index rows = gemm_detail::chunk_h(ho, wo, cols * Index(sizeof(T))) * wo;
+    const std::string key = axonseg::detail::concat(
+        "conv3d_backward weights gemm ", to_string(dtype_v<T>), " x ", describe(x), " dy ", describe(dy), " dw ",
+        describe(dw), " stride ", stride, " pad ", pad, mode == Grad::accumulate ? " accumulate" : "");
+    const DataType t = data_type_of<T>();
+    const MemoryDesc dy_t({co, rows}, t, memory::dims{1, co});  // a chunk's dy, transposed in place
+    const MemoryDesc patches({rows, cols}, t, memory::dims{cols, 1});
+    const MemoryDesc dw_rows({co, cols}, DataType::f32, memory::dims{cols, 1});  // (Co, kd,kh,kw,Ci)
+    const MemoryDesc dw_packed({co, k.d, k.h, k.w, ci}, DataType::f32, memory::format_tag::abcde);
+    const MemoryDesc dw_user({co, k.d, k.h, k.w, ci}, t,
+                             {dw.stride(0), dw.stride(2), dw.stride(3), dw.stride(4), dw.stride(1)});
+    struct Entry {
+        Primitive gemm, gemm_add, unpack;  // gemm_add adds into dW (sum post-op)
+        std::string implementations() const { return gemm.implementation + " / " + unpack.implementation; }
+    };
+    const Entry& e = PrimitiveCache::instance().get<Entry>(key, [&] {
+        auto matmul = [&](const dnnl::primitive_attr& attr) {
+            const auto desc = AXONSEG_DNNL(key, dnnl::matmul::desc(dy_t, patches, dw_rows));
+            return Primitive::from<dnnl::matmul>(
+                AXONSEG_DNNL(key, dnnl::matmul::primitive_desc(desc, attr, engine())));
+        };
+        dnnl::primitive_attr add = user_scratchpad_attr();
+        dnnl::post_ops sum;
+        sum.append_sum(1.0f);
+        add.set_post_ops(sum);
+        return Entry{matmul(user_scratchpad_attr()), matmul(add), make_reorder(dw_packed, dw_user, mode, key)};
+    });
+    Execution run(key);
+    Tensor<T> patch_data(Shape{rows, cols});        // (rows, kd*kh*kw*Ci)
+    Tensor<float> dw_data(Shape{co, cols});         // (Co, kd*kh*kw*Ci)
+    Tensor<std::uint8_t> scratch(Shape{Index(std::max(e.gemm.scratchpad.get_size(),
+                                                      e.gemm_add.scratchpad.get_size()))});
+    const dnnl::memory patch_mem = run.wrap(patches, patch_data.data()), dw_mem = run.wrap(dw_rows, dw_data.data());
+    bool first = true;
+    for (Index n = 0; n < dy.dim(0); ++n)
+        for (Index od = 0; od < dy.dim(2); ++od)
+            for (Index oh0 = 0; oh0 < ho; oh0 += rows / wo) {
+                gemm_detail::im2col(x, k, stride, pad, n, od, oh0, rows, wo, patch_data.data());
+                const Primitive& p = first ? e.gemm : e.gemm_add;
+                Args args{{DNNL_ARG_SRC, run.wrap(dy_t, dy.data() + n * dy.stride(0) + od * dy.stride(2) +
+                                                            oh0 * dy.stride(3))},
+                          {DNNL_ARG_WEIGHTS, patch_mem},
+                          {DNNL_ARG_DST, dw_mem}};
+                if (p.scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = run.wrap(p.scratchpad, scratch.data());
+                AXONSEG_DNNL(key, p.primitive.execute(stream(), args));
+                first = false;
+            }
+    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, dw_data.data())}, {DNNL_ARG_TO, run.wrap(dw_user, dw.data())}});
+    run.finish();
+    if (dbias.empty()) return;
+    // dbias = the sum of dy over every voxel: per-thread partials in double, then one fixed-order sum.
+    const Index voxels = dy.numel() / co;
+    std::vector<double> partial(std::size_t(thread_count() * co), 0.0);
+    parallel_chunks(0, voxels, [&](Index b, Index end, int thread) {
+        double* sum = partial.data() + thread * co;
+        for (Index v = b; v < end; ++v) {
+            const T* row = dy.data() + v * co;
+            for (Index c = 0; c < co; ++c) sum[c] += double(float(row[c]));
+        }
+    });
+    for (Index c = 0; c < co; ++c) {
+        double total = 0.0;
+        for (int th = 0; th < thread_count(); ++th) total += partial[std::size_t(th * co + c)];
+        T& out = dbias.data()[c * dbias.stride(0)];
+        out = T(float(mode == Grad::accumulate ? double(float(out)) + total : total));
+    }
+}
+
+}  // namespace axonseg::backend::onednn
