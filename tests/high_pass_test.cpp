@@ -1,6 +1,7 @@
 // The rough annotation's high-pass response: bit for bit against real cv2 (the original's label,
 // fixture high_pass.fix, and cv2 on every slice for BlurPlane::yx), the zy kernel and the 3-d blur
-// against plain loops, strided input, bad arguments, and the time on the brain example's 600 x 600 slices.
+// against plain loops, the zy kernel's float64 fallback (volumes whose blur is near integers),
+// strided input, bad arguments, and the time on the brain example's 600 x 600 slices.
 #include "support/checks.hpp"
 #include "support/fixture.hpp"
 
@@ -150,6 +151,64 @@ TEST_CASE("the zy response (the AVX-512 kernel where the CPU has it) equals per-
     }
 }
 
+// Volumes whose blur lies on or near integers, where the AVX-512 kernel's float32 blur cannot
+// decide the label and falls back to float64: constants, linear ramps (the symmetric blur keeps
+// them, up to rounding), flat blocks in noise, values that differ by one, and random data.
+std::vector<std::pair<std::string, Tensor<std::uint16_t>>> near_integer_cubes(const Shape& shape) {
+    std::vector<std::pair<std::string, Tensor<std::uint16_t>>> cubes;
+    const auto make = [&](const std::string& name, auto value) {
+        Tensor<std::uint16_t> t(shape);  // (D,H,W)
+        for (Index z = 0; z < shape[0]; ++z)
+            for (Index y = 0; y < shape[1]; ++y)
+                for (Index x = 0; x < shape[2]; ++x) t(z, y, x) = std::uint16_t(value(z, y, x));
+        cubes.emplace_back(name, std::move(t));
+    };
+    for (int v : {0, 1, 2, 3, 9, 255, 1000, 4097, 32768, 65534, 65535})
+        make("constant " + std::to_string(v), [v](Index, Index, Index) { return v; });
+    make("ramp z", [](Index z, Index, Index x) { return 100 + 7 * z + x; });
+    make("ramp y", [](Index, Index y, Index x) { return 60000 - 3 * y - x; });
+    make("ramp zy", [](Index z, Index y, Index) { return 5 * z + 11 * y; });
+    std::mt19937_64 rng(17);
+    std::uniform_int_distribution<int> bit(0, 1), any(0, 65535);
+    make("one apart", [&](Index, Index, Index) { return 40000 + bit(rng); });
+    make("blocks in noise", [&](Index z, Index y, Index x) {
+        return (z / 2 + y / 3 + x / 4) % 2 == 0 ? 1234 : any(rng);
+    });
+    make("random", [&](Index, Index, Index) { return any(rng); });
+    return cubes;
+}
+
+TEST_CASE("the zy kernel's float64 fallback: volumes whose blur is near integers, voxel for voxel") {
+    // Widths that leave partial vectors of 16 (7, 17, 33) and whole ones (32).
+    for (const Shape& s : {Shape{3, 4, 7}, Shape{5, 6, 17}, Shape{4, 9, 32}, Shape{6, 5, 33}}) {
+        for (const auto& [name, cube] : near_integer_cubes(s)) {
+            CAPTURE(to_string(s));
+            CAPTURE(name);
+            const Tensor<std::uint16_t> fused = high_pass_response(cube);
+            prep::detail::high_pass_avx512_allowed() = false;
+            const Tensor<std::uint16_t> generic = high_pass_response(cube);
+            prep::detail::high_pass_avx512_allowed() = true;
+            CHECK(count_differences(fused, generic) == 0);
+            CHECK(count_differences(fused, response_zy_plain(cube)) == 0);
+        }
+    }
+#if defined(AXONSEG_HIGH_PASS_AVX512)
+    if (!prep::detail::has_high_pass_avx512()) return;
+    // The kernel itself on one band: a constant blur is an integer everywhere (all voxels take
+    // the fallback), except a zero one, which is exact in float32 (none do).
+    const auto exact_voxels = [](const Tensor<std::uint16_t>& c) {
+        const Index D = c.dim(0), H = c.dim(1), W = c.dim(2);
+        std::vector<float> ring(static_cast<std::size_t>(3 * H * W));
+        Tensor<std::uint16_t> out(c.shape());  // (D,H,W)
+        return prep::detail::high_pass_zy_band_avx512(c.data(), H * W, W, D, H, W, 0, H, prep::detail::k_gauss3_side,
+                                                      prep::detail::k_gauss3_centre, ring.data(), out.data());
+    };
+    const auto cubes = near_integer_cubes({5, 6, 17});
+    CHECK(exact_voxels(cubes[0].second) == 0);                         // constant 0
+    CHECK(exact_voxels(cubes[6].second) == cubes[6].second.numel());  // constant 1000
+#endif
+}
+
 TEST_CASE("high_pass_response reads strided views and does not depend on the thread count") {
     const Tensor<std::uint16_t> big = random_cube({13, 17, 19}, 11);
     const ConstView<std::uint16_t> part = big.box({2, 3, 1}, {9, 11, 15});  // (9,11,15), non-contiguous
@@ -193,6 +252,22 @@ TEST_CASE("high_pass_response on the brain example's 100 slices of 600 x 600 (ti
         volume = Tensor<std::uint16_t>({folder.depth(), folder.height(), folder.width()});
         folder.read_box(0, 0, 0, volume.view());
     }
+#if defined(AXONSEG_HIGH_PASS_AVX512)
+    if (prep::detail::has_high_pass_avx512()) {
+        // How much of a real volume the zy kernel has to recompute in float64 (one band of all rows).
+        const Index D = volume.dim(0), H = volume.dim(1), W = volume.dim(2);
+        std::vector<float> ring(static_cast<std::size_t>(3 * H * W));
+        Tensor<std::uint16_t> out(volume.shape());  // (D,H,W)
+        const Index exact =
+            prep::detail::high_pass_zy_band_avx512(volume.data(), H * W, W, D, H, W, 0, H, prep::detail::k_gauss3_side,
+                                                   prep::detail::k_gauss3_centre, ring.data(), out.data());
+        MESSAGE("zy kernel: ", exact, " of ", volume.numel(), " voxels (", 100.0 * double(exact) / double(volume.numel()),
+                "%) recomputed in float64");
+        prep::detail::high_pass_avx512_allowed() = false;
+        CHECK(count_differences(out, high_pass_response(volume)) == 0);  // against the generic path
+        prep::detail::high_pass_avx512_allowed() = true;
+    }
+#endif
     high_pass_response(volume);  // the first call pays the page faults of fresh pool memory
     for (BlurPlane plane : {BlurPlane::zy, BlurPlane::yx, BlurPlane::zyx}) {
         const auto start = std::chrono::steady_clock::now();

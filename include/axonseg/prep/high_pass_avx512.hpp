@@ -1,19 +1,22 @@
 // The original (zy) high-pass response of one band of rows, fused and vectorised with AVX-512:
 // sixteen floats across x (the axis the zy blur never mixes), both passes and the subtraction in
 // one sweep per row, no blurred temporary; chosen at run time when the CPU has AVX-512 F/VL/BW.
-// Why it equals cv2 bit for bit although it blurs in float32: the label only needs G (cv2's
-// float64 blur) to within an integer. All weights and inputs are >= 0, so every rounding is a
-// relative error on a sum of non-negative terms, and the float32 G_f is within 7u * G_f of G
-// (u = 2^-24; derivation at k_high_pass_margin). Where G_f * (1 - 2^-20) and G_f * (1 + 2^-20)
-// have the same ceiling c, G lies in (c - 1, c], and the label trunc(max(0, I - G)) is exactly
-// max(0, I - c) (G = c gives I - c; otherwise I - G lies in (I - c, I - c + 1), away from both
-// integers by far more than a float64 ulp of I). The other vectors, where G_f is near an integer
-// (about 1% of the brain example's voxels: G is close to (sum of the 9 inputs) / 9, a multiple of
-// 1/9, and flat regions are integers), are listed and recomputed afterwards with the generic
-// path's float64 operations in its order (first pass fused, second not), lane for lane.
-// Why it is faster: 16 voxels cost about 27 instructions (3 uint16 widenings, an integer add and
-// 2 conversions, 2 flops for the first pass, 3 for the second, 5 for the bounds, 3 to subtract,
-// narrow and store, a ring store and two ring loads) where the float64 kernel took about 38 for 8.
+// Why it equals cv2 bit for bit although it blurs in float32: the label only needs cv2's float64
+// blur G to within an integer. All weights and inputs are >= 0, so every rounding is a relative
+// error on a sum of non-negative terms: the float32 G_f is within 6.0002u * G_f of G (u = 2^-24;
+// derivation at k_high_pass_margin). Where lo = G_f * (1 - 8u) and hi = G_f * (1 + 8u) have the
+// same ceiling c, G lies in (lo, hi), inside (c - 1, c], and the label trunc(max(0, I - G)) is
+// exactly max(0, I - c): G = c gives I - c; otherwise I - G lies in (I - c, I - c + 1), farther
+// from both ends than float64 can round across (G >= 1/9 when not 0), and I - c < 0 gives 0.
+// G_f = 0 only where all nine inputs are 0 (G = 0, c = 0). The other lanes, where G_f is near an
+// integer, are recomputed after the row with the generic path's float64 operations in its order
+// (first pass fused, second not): 0.54% of the brain example's voxels, 7% of its 16-voxel
+// vectors (G is close to (sum of the 9 inputs) / 9, a multiple of 1/9; flat regions are integers).
+// Why it is faster: 16 voxels cost 27 instructions (3 uint16 widenings, an integer add and 2
+// conversions, 2 flops for the first pass, 3 for the second, 5 for the bounds, 3 to subtract,
+// narrow and store, a ring store, two ring loads, the near lanes' store, the loop) where the
+// float64 kernel took about 38 for 8; single-threaded and in cache that is 4.7-5 G voxels/s
+// against 2.9-3.1 (docs/performance.md, issue 5).
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
@@ -94,15 +97,16 @@ high_pass_exact16(const std::uint16_t* const (&rows)[3][3], Index x, __mmask16 k
     }
 }
 
-// The float32 blur is within 7u * G_f of cv2's float64 G (u = 2^-24), derivation: with the
-// double weights s, c as exact reals, G* = sum of w_a * w_b * I over the 3 x 3 window (all >= 0).
-// The first pass F = fma(s_f, prev + next, c_f * mid) has its sum exact (integers) and at most
-// 3 relative errors of u on each term (the weight's rounding to float, the product, the fma);
-// the second, fma(s_f, F(zp) + F(zn), c_f * F(z)), 3 more; so G_f = G* (1 + t), |t| <= 6.0001u.
-// cv2's G, 6 roundings of 2^-53 per term, is G* within 1e-15 relative: |G_f - G| <= 6.0003u G_f.
-// lo = G_f * (1 - 2^-20) is rounded once more (u), so lo <= G_f (1 - 16u + u) < G, and likewise
-// hi > G: 16u leaves more than twice the 7u needed.
-inline constexpr float k_high_pass_margin = 0x1p-20f;
+// The bound, derived: with cv2's double weights s, c as exact reals, G* = the sum over the 3 x 3
+// window of w_a * w_b * I, all terms >= 0. The first pass F = fma(c_f, mid, s_f * (prev + next))
+// has its sum exact (integers below 2^24) and at most 3 rounding errors of at most u on each term
+// (the weight's rounding to float, the product, the fma); the second pass,
+// fma(s_f, F(zp) + F(zn), c_f * F(z)), 3 more; so G_f = G* (1 + t) with |t| <= (1 + u)^6 - 1.
+// cv2's G has 6 roundings of 2^-53 per term. Together |G_f - G| <= 6.0002u G_f. The bounds are
+// rounded once more: lo <= G_f (1 - 8u)(1 + u) < G_f (1 - 6.9u) < G, and likewise hi > G.
+// (The weights' actual rounding errors, 0.29u and 0.58u, make the worst term 4.9u, not 6u.)
+// A margin of 8u flags 0.54% of the brain example's voxels; 16u would flag twice as many.
+inline constexpr float k_high_pass_margin = 0x1p-21f;
 
 // The float32 weights and bounds, in registers.
 struct HighPassWeights {
@@ -132,14 +136,14 @@ AXONSEG_AVX512_FN __m512 high_pass_load16(const float* p, __mmask16 k) {
     else return _mm512_loadu_ps(p);
 }
 
-// The float32 first pass at 16 columns: fma(side, prev + next, centre * mid), the sum exact.
+// The float32 first pass at 16 columns: fma(centre, mid, side * (prev + next)), the sum exact.
 template <bool Partial>
 AXONSEG_AVX512_FN __m512 high_pass_first16(const std::uint16_t* p, const std::uint16_t* m, const std::uint16_t* n,
                                            __mmask16 k, const HighPassWeights& w) {
     const __m512i outer = _mm512_add_epi32(_mm512_cvtepu16_epi32(high_pass_load16<Partial>(p, k)),
                                            _mm512_cvtepu16_epi32(high_pass_load16<Partial>(n, k)));
     const __m512 mid = _mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(high_pass_load16<Partial>(m, k)));
-    return _mm512_fmadd_ps(w.side, _mm512_cvtepi32_ps(outer), _mm512_mul_ps(w.centre, mid));
+    return _mm512_fmadd_ps(w.centre, mid, _mm512_mul_ps(w.side, _mm512_cvtepi32_ps(outer)));
 }
 
 // The response at the 16 columns from x (lanes k), max(0, I - c), and its near lanes, whose

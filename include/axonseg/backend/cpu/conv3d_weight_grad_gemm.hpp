@@ -3,7 +3,7 @@
 // 2.6 has no brgemm kernel for backward weights, and its jit one runs the network's stride-2 convs
 // at about half of the FMA peak (ONEDNN_VERBOSE: ~120 of the 181 ms of the 32->64 backward from
 // 128^3), while the GEMM runs near 80% of it. The patch matrix is built a few output rows at a time
-// (about 2 MB, so it stays in cache between its writing and the GEMM) and dW accumulates across
+// (a few MB, so it stays in cache between its writing and the GEMM) and dW accumulates across
 // them in fp32 with oneDNN's sum post-op. With stride 1 the patch matrix would move as many bytes
 // per flop as the convolution's whole input does 8 times over, so stride-1 convs keep the jit kernel.
 #pragma once
@@ -27,11 +27,12 @@ bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, Index3 stride) {
 namespace gemm_detail {
 
 // Output rows per chunk: whole rows of the output's (h) axis, a divisor of Ho so that every chunk
-// has the same shape (one pair of primitives), the largest whose patch matrix fits about 2 MB.
+// has the same shape (one pair of primitives), the largest whose patch matrix fits 4 MB
+// (in the L3 cache; fewer, larger chunks also mean fewer thread barriers, which cost most on a busy machine).
 inline Index chunk_h(Index ho, Index wo, Index row_bytes) {
     Index best = 1;
     for (Index h = 1; h <= ho; ++h)
-        if (ho % h == 0 && h * wo * row_bytes <= (Index(2) << 20)) best = h;
+        if (ho % h == 0 && h * wo * row_bytes <= (Index(4) << 20)) best = h;
     return best;
 }
 
