@@ -179,7 +179,8 @@ TEST_CASE("conv3d cpu: the bf16 kernel for one input channel matches the referen
         const std::string name = "stem " + to_string(c.x) + " -> " + std::to_string(c.c_out);
         const Shape padded{c.x[0], 1, c.x[2] + 2, c.x[3] + 1, c.x[4] + 3};
         const auto volume = random_tensor<bfloat16>(padded, 30, Layout::contiguous, 0.0, 65535.0);
-        const auto x = volume.box({0, 0, 1, 1, 2}, {c.x[0], 1, c.x[2], c.x[3], c.x[4]});  // strided, values of a raw 16-bit image
+        // strided, with the values of a raw 16-bit image
+        const auto x = volume.box({0, 0, 1, 1, 2}, {c.x[0], 1, c.x[2], c.x[3], c.x[4]});
         const auto w = random_tensor<bfloat16>({c.c_out, 1, 3, 3, 3}, 31, Layout::contiguous, -0.3, 0.3);
         const auto b = random_tensor<bfloat16>({c.c_out}, 32);
         const ConstView<bfloat16> bias = c.bias ? b.view() : ConstView<bfloat16>{};

@@ -4,8 +4,9 @@
 // of the 134 MB output. Here the output channels are the vector lanes and vdpbf16ps multiplies
 // pairs: a kernel row's taps (kw 0, kw 1) read x's neighbours (w-1, w), one 32-bit broadcast; kw 2
 // pairs with a zero weight. That is 18 vdpbf16ps per 16 channels and voxel, 8 voxels at a time so
-// that the accumulators stay in registers and their latency is hidden. x is first copied into rows with a zero border (a
-// small copy: x has one channel), so no load leaves the buffer and the borders need no code.
+// that the accumulators stay in registers and their latency is hidden. x is first copied into
+// rows with a zero border (a small copy: x has one channel), so no load leaves the buffer and the
+// borders need no code.
 // Sums are fp32 and rounded once to bf16 (as oneDNN does); the output, written once and too big
 // for the cache, goes out with streaming stores when it is 64-byte aligned.
 #pragma once
@@ -63,7 +64,8 @@ AXONSEG_STEM_FN __m512bh broadcast_pair(const bfloat16* p) {
 // V voxels, and voxel v's far pair is voxel v+2's near one, so V+2 broadcasts serve a kernel row.
 template <int V, int G>
 AXONSEG_STEM_FN void stem_voxels(const bfloat16* const* rows, Index w, const WeightPairs* weights,
-                                 Index groups, Index g, const float* bias, bfloat16* out, Index co, bool stream) {
+                                 Index groups, Index g, const float* bias, bfloat16* out, Index co,
+                                 bool stream) {
     __m512 acc[V][G];
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v)
@@ -102,7 +104,8 @@ AXONSEG_STEM_FN void stem_voxels(const bfloat16* const* rows, Index w, const Wei
 }
 
 // One output row (n, d, h): every voxel, every channel group.
-AXONSEG_STEM_FN void stem_row(const bfloat16* const* rows, Index width, const WeightPairs* weights, Index groups,
+AXONSEG_STEM_FN void stem_row(const bfloat16* const* rows, Index width, const WeightPairs* weights,
+                              Index groups,
                               const float* bias, bfloat16* out, bool stream) {
     const Index co = groups * 16;
     for (Index g = 0; g < groups; g += 2) {

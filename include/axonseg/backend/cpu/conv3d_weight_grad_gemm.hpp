@@ -27,8 +27,8 @@ bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, Index3 stride) {
 namespace gemm_detail {
 
 // Output rows per chunk: whole rows of the output's (h) axis, a divisor of Ho so that every chunk
-// has the same shape (one pair of primitives), the largest whose patch matrix fits 4 MB
-// (in the L3 cache; fewer, larger chunks also mean fewer thread barriers, which cost most on a busy machine).
+// has the same shape (one pair of primitives), the largest whose patch matrix fits 4 MB (in the
+// L3 cache; fewer, larger chunks also mean fewer thread barriers, which cost most on a busy machine).
 inline Index chunk_h(Index ho, Index wo, Index row_bytes) {
     Index best = 1;
     for (Index h = 1; h <= ho; ++h)
@@ -80,8 +80,8 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
     const Index ho = dy.dim(3), wo = dy.dim(4), cols = k.d * k.h * k.w * ci;
     const Index rows = gemm_detail::chunk_h(ho, wo, cols * Index(sizeof(T))) * wo;
     const std::string key = axonseg::detail::concat(
-        "conv3d_backward weights gemm ", to_string(dtype_v<T>), " x ", describe(x), " dy ", describe(dy), " dw ",
-        describe(dw), " stride ", stride, " pad ", pad, mode == Grad::accumulate ? " accumulate" : "");
+        "conv3d_backward weights gemm ", to_string(dtype_v<T>), " x ", describe(x), " dy ", describe(dy),
+        " dw ", describe(dw), " stride ", stride, " pad ", pad, mode == Grad::accumulate ? " accumulate" : "");
     const DataType t = data_type_of<T>();
     const MemoryDesc dy_t({co, rows}, t, memory::dims{1, co});  // a chunk's dy, transposed in place
     const MemoryDesc patches({rows, cols}, t, memory::dims{cols, 1});
@@ -103,14 +103,16 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
         dnnl::post_ops sum;
         sum.append_sum(1.0f);
         add.set_post_ops(sum);
-        return Entry{matmul(user_scratchpad_attr()), matmul(add), make_reorder(dw_packed, dw_user, mode, key)};
+        return Entry{matmul(user_scratchpad_attr()), matmul(add),
+                     make_reorder(dw_packed, dw_user, mode, key)};
     });
     Execution run(key);
     Tensor<T> patch_data(Shape{rows, cols});        // (rows, kd*kh*kw*Ci)
     Tensor<float> dw_data(Shape{co, cols});         // (Co, kd*kh*kw*Ci)
     Tensor<std::uint8_t> scratch(Shape{Index(std::max(e.gemm.scratchpad.get_size(),
                                                       e.gemm_add.scratchpad.get_size()))});
-    const dnnl::memory patch_mem = run.wrap(patches, patch_data.data()), dw_mem = run.wrap(dw_rows, dw_data.data());
+    const dnnl::memory patch_mem = run.wrap(patches, patch_data.data());
+    const dnnl::memory dw_mem = run.wrap(dw_rows, dw_data.data());
     bool first = true;
     for (Index n = 0; n < dy.dim(0); ++n)
         for (Index od = 0; od < dy.dim(2); ++od)
@@ -121,11 +123,13 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
                                                             oh0 * dy.stride(3))},
                           {DNNL_ARG_WEIGHTS, patch_mem},
                           {DNNL_ARG_DST, dw_mem}};
-                if (p.scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = run.wrap(p.scratchpad, scratch.data());
+                if (p.scratchpad.get_size() > 0)
+                    args[DNNL_ARG_SCRATCHPAD] = run.wrap(p.scratchpad, scratch.data());
                 AXONSEG_DNNL(key, p.primitive.execute(stream(), args));
                 first = false;
             }
-    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, dw_data.data())}, {DNNL_ARG_TO, run.wrap(dw_user, dw.data())}});
+    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, dw_data.data())},
+                       {DNNL_ARG_TO, run.wrap(dw_user, dw.data())}});
     run.finish();
     if (dbias.empty()) return;
     // dbias = the sum of dy over every voxel: per-thread partials in double, then one fixed-order sum.

@@ -138,7 +138,8 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
     Tensor<std::uint8_t> w_packed, w_blocked;
     if (with_dx) {
         w_packed = buffer(d.w_packed);  // (Ci, s^3*Co)
-        run.run(e.pack_w, {{DNNL_ARG_FROM, run.wrap(d.w, w.data())}, {DNNL_ARG_TO, run.wrap(d.w_packed, w_packed.data())}});
+        run.run(e.pack_w, {{DNNL_ARG_FROM, run.wrap(d.w, w.data())},
+                           {DNNL_ARG_TO, run.wrap(d.w_packed, w_packed.data())}});
         w_blocked = buffer(e.w_blocked);  // (s^3*Co, Ci) blocked
         run.run(e.block_w, {{DNNL_ARG_FROM, run.wrap(d.w_t, w_packed.data())},
                             {DNNL_ARG_TO, run.wrap(e.w_blocked, w_blocked.data())}});
@@ -157,18 +158,20 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
     const dnnl::memory dw_rows = run.wrap(d.dw_rows, dw_data.data());
     for (Index n = 0; n < x.dim(0); ++n)
         for (Index z = 0; z < x.dim(2); ++z) {
-            exec(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy.data() + n * dy.stride(0) + z * stride.d * dy.stride(2))},
-                            {DNNL_ARG_TO, gathered}});
+            const T* dy_planes = dy.data() + n * dy.stride(0) + z * stride.d * dy.stride(2);
+            exec(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy_planes)}, {DNNL_ARG_TO, gathered}});
             if (with_dx)
                 exec(e.gemm_dx, {{DNNL_ARG_SRC, gathered_rows},
                                  {DNNL_ARG_WEIGHTS, run.wrap(e.w_blocked, w_blocked.data())},
-                                 {DNNL_ARG_DST, run.wrap(d.dx_rows, dx.data() + n * dx.stride(0) + z * dx.stride(2))}});
+                                 {DNNL_ARG_DST,
+                                  run.wrap(d.dx_rows, dx.data() + n * dx.stride(0) + z * dx.stride(2))}});
             exec(n == 0 && z == 0 ? e.gemm_dw : e.gemm_dw_add,
                  {{DNNL_ARG_SRC, run.wrap(d.x_t, x.data() + n * x.stride(0) + z * x.stride(2))},
                   {DNNL_ARG_WEIGHTS, gathered_rows},
                   {DNNL_ARG_DST, dw_rows}});
         }
-    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, dw_data.data())}, {DNNL_ARG_TO, run.wrap(d.dw, dw.data())}});
+    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, dw_data.data())},
+                          {DNNL_ARG_TO, run.wrap(d.dw, dw.data())}});
     run.finish();
 }
 
