@@ -7,16 +7,22 @@
 // derivation at k_high_pass_margin). Where lo = G_f * (1 - 8u) and hi = G_f * (1 + 8u) have the
 // same ceiling c, G lies in (lo, hi), inside (c - 1, c], and the label trunc(max(0, I - G)) is
 // exactly max(0, I - c): G = c gives I - c; otherwise I - G lies in (I - c, I - c + 1), farther
-// from both ends than float64 can round across (G >= 1/9 when not 0), and I - c < 0 gives 0.
-// G_f = 0 only where all nine inputs are 0 (G = 0, c = 0). The other lanes, where G_f is near an
-// integer, are recomputed after the row with the generic path's float64 operations in its order
-// (first pass fused, second not): 0.54% of the brain example's voxels, 7% of its 16-voxel
-// vectors (G is close to (sum of the 9 inputs) / 9, a multiple of 1/9; flat regions are integers).
+// from both ends (by about u * G, and G > 0.11 where not 0) than float64 can round across, and
+// I - c < 0 gives 0. G_f = 0 only where all nine inputs are 0 (G = 0, c = 0). The other lanes,
+// where G_f is near an integer, are recomputed after the row with the generic path's float64
+// operations in its order (first pass fused, second not): 0.54% of the brain example's voxels,
+// 7% of its 16-voxel vectors (G is close to (sum of the 9 inputs) / 9, a multiple of 1/9, and
+// flat regions are integers).
 // Why it is faster: 16 voxels cost 27 instructions (3 uint16 widenings, an integer add and 2
 // conversions, 2 flops for the first pass, 3 for the second, 5 for the bounds, 3 to subtract,
 // narrow and store, a ring store, two ring loads, the near lanes' store, the loop) where the
-// float64 kernel took about 38 for 8; single-threaded and in cache that is 4.7-5 G voxels/s
-// against 2.9-3.1 (docs/performance.md, issue 5).
+// float64 kernel took about 38 for 8: one thread, cube in L3, 4.7-5 G voxels/s against 2.9-3.1;
+// the brain example 9.3 ms against 14 ms. Still not at memory speed (1.4-2 times the copy floor
+// beside it on 2 threads): a quarter of the time is the float64 fallback (the brain example on
+// one thread takes 7.1 ms without it), and the rest is not bound by the instruction count:
+// packing two vectors' output into one and taking the ceilings from rounded fmas (2 and 1
+// instructions fewer) measured the same, walking strips of columns down y (to convert each
+// input once) slower.
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
@@ -226,12 +232,13 @@ AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Inde
                                    near.data()};
             // What the next step touches first in memory: the input row it reads and the output
             // row it writes. A band's rows are short streams per slice, which the hardware
-            // prefetcher picks up late; writes also wait for their lines to be read (measured,
-            // 1 thread: 25 ms -> 21 ms with the input prefetch, -> 11-14 ms with both).
+            // prefetcher picks up late; writes also wait for their lines to be read (measured
+            // with the float64 kernel, 1 thread: 25 ms -> 21 ms with the input prefetch, -> 11-14
+            // ms with both). Into L1: with this kernel a few percent faster than into L2.
             const char* in_ahead = reinterpret_cast<const char*>(row(std::min(zn + 1, D - 1), y + 1));
             const char* out_ahead = reinterpret_cast<const char*>(z + 1 < D ? rw.out + H * W : rw.out);
             for (Index b = 0; b < W * Index(sizeof(std::uint16_t)); b += 64) {
-                _mm_prefetch(in_ahead + b, _MM_HINT_T1);
+                _mm_prefetch(in_ahead + b, _MM_HINT_T0);
                 _mm_prefetch(out_ahead + b, _MM_HINT_ET0);  // prefetchw: the line, owned for writing
             }
             run_row(rw, W, w);
