@@ -159,6 +159,30 @@ TEST_CASE_TEMPLATE("conv3d cpu on views that are not dense (staged through a cop
     }
 }
 
+TEST_CASE_TEMPLATE("conv3d_backward_data equals the dx of conv3d_backward, also into x's own memory", T, float,
+                   bfloat16) {
+    // The U-Net computes the parameter gradients first, then dx into the buffer of the (recomputed)
+    // input: the data gradient must not read x.
+    for (const ConvCase& c : cases()) {
+        const std::string name = c.name + " " + to_string(dtype_v<T>);
+        Tensor<T> x = random_tensor<T>(c.x, 40, Layout::channels_last);
+        const auto w = random_tensor<T>(c.w(), 41, Layout::contiguous, -0.3, 0.3);
+        const auto dy = random_tensor<T>(c.y(), 42, Layout::channels_last);
+        Tensor<T> dx_both(c.x, Layout::channels_last), dw(c.w());
+        conv3d_backward(cpu, x, w, dy, dx_both, dw, {}, c.p);
+        conv3d_backward_data(cpu, w.view(), dy.view(), x.view(), c.p);  // x's memory now holds dx
+        check_close(x.view(), dx_both.view(), 0.0, name);
+        Tensor<ReferenceT<T>> dx_ref(c.x);
+        conv3d_backward_data(reference, to<ReferenceT<T>>(w.view()).view(), to<ReferenceT<T>>(dy.view()).view(),
+                             dx_ref.view(), c.p);
+        check_close(x.view(), dx_ref.view(), default_rtol<T>(), name + " against the reference");
+    }
+    const auto w = random_tensor<float>({8, 3, 3, 3, 3}, 43);
+    Tensor<float> dx({1, 3, 7, 9, 11}), dy({1, 8, 7, 9, 10});
+    CHECK_THROWS_WITH_AS(conv3d_backward_data(cpu, w.view(), dy.view(), dx.view(), {.pad = {1, 1, 1}}),
+                         doctest::Contains("conv3d_backward_data: dy (1,8,7,9,10) should be (1,8,7,9,11)"), Error);
+}
+
 TEST_CASE("conv3d cpu: the bf16 kernel for one input channel matches the reference") {
     // backend/cpu/conv3d_stem_bf16.hpp: widths around its 8-voxel blocks, 16, 32 and 48 output
     // channels (one group, a pair, a pair and one), no bias, batch 2, a tile of a bigger volume.

@@ -108,7 +108,7 @@ public:
         TensorView<const T> in = training ? m_input.view() : x;  // the next block's input
         for (int s = 0; s <= P; ++s) {
             for (Block& b : m_encoder[s]) {
-                a = block_forward(b, in);  // the old activation dies after the call that read it
+                a = block_forward(b, in, std::move(a));  // the old activation dies in the call that read it
                 in = a;
             }
             if (s < P) skips[std::size_t(s)] = std::move(a);
@@ -124,7 +124,10 @@ public:
                                      ConvTranspose3dParams{.stride = m_top.pool_strides[std::size_t(stage)]});
             a = {};
             a = first_block_forward(m_decoder[u].front(), std::move(upsampled), std::move(skip));
-            for (std::size_t i = 1; i < m_decoder[u].size(); ++i) a = block_forward(m_decoder[u][i], a);
+            for (std::size_t i = 1; i < m_decoder[u].size(); ++i) {
+                const TensorView<const T> block_in = a;
+                a = block_forward(m_decoder[u][i], block_in, std::move(a));
+            }
             in = a;
             if (returns_output(u)) outputs.push_back(seg_forward(u, a));
         }
@@ -158,12 +161,15 @@ public:
         Tensor<T> da;
         for (int u = P - 1; u >= 0; --u) {
             std::vector<Block>& blocks = m_decoder[u];
-            Tensor<T> dseg = seg_backward(u, a, doutput_of(u), gm);
-            if (da.empty()) da = dseg.empty() ? Tensor<T>::zeros(a.shape(), Layout::channels_last) : std::move(dseg);
+            const Shape a_shape = a.shape();
+            Tensor<T> dseg = seg_backward(u, std::move(a), doutput_of(u), gm);
+            if (da.empty()) da = dseg.empty() ? Tensor<T>::zeros(a_shape, Layout::channels_last) : std::move(dseg);
             else if (!dseg.empty()) add_forward(backend(), da, dseg, da.view());
-            a = {};
-            for (std::size_t i = blocks.size() - 1; i >= 1; --i)
-                da = block_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
+            dseg = {};
+            for (std::size_t i = blocks.size() - 1; i >= 1; --i) {
+                norm_backward(blocks[i], da, gm);
+                da = conv_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
+            }
 
             // The first block's input was the concat [upsampled, skip] (never formed, see
             // first_block_forward). Its conv backward runs per half of the weight's input channels,
@@ -181,19 +187,20 @@ public:
             {
                 Tensor<T> upsampled(Shape{a.dim(0), C, da.dim(2), da.dim(3), da.dim(4)}, Layout::channels_last);
                 conv_transpose3d_forward(backend(), a, working(m_up[u]), upsampled.view(), up);
-                Tensor<T> dupsampled(upsampled.shape(), Layout::channels_last);
-                conv3d_backward(backend(), upsampled, working(p).narrow(1, 0, C), da, dupsampled.view(),
-                                grad(p).narrow(1, 0, C), grad(p + 1), first.conv, gm);
-                upsampled = {};
+                conv3d_backward(backend(), upsampled, working(p).narrow(1, 0, C), da, {}, grad(p).narrow(1, 0, C),
+                                grad(p + 1), first.conv, gm);
+                const Tensor<T> dupsampled = data_grad_into(std::move(upsampled), working(p).narrow(1, 0, C), da,
+                                                            first.conv);
                 conv_transpose3d_backward(backend(), a, working(m_up[u]), dupsampled, da_below.view(), grad(m_up[u]),
                                           up, gm);
             }
             // Skip half; the skip's gradient waits for its encoder stage.
             {
-                const Tensor<T> skip = block_output(m_encoder[stage].back());
-                dskips[std::size_t(stage)] = Tensor<T>(skip.shape(), Layout::channels_last);
-                conv3d_backward(backend(), skip, working(p).narrow(1, C, C), da, dskips[std::size_t(stage)].view(),
-                                grad(p).narrow(1, C, C), {}, first.conv, gm);
+                Tensor<T> skip = block_output(m_encoder[stage].back());
+                conv3d_backward(backend(), skip, working(p).narrow(1, C, C), da, {}, grad(p).narrow(1, C, C), {},
+                                first.conv, gm);
+                dskips[std::size_t(stage)] = data_grad_into(std::move(skip), working(p).narrow(1, C, C), da,
+                                                            first.conv);
             }
             da = std::move(da_below);
         }
@@ -208,9 +215,13 @@ public:
                 dskips[std::size_t(s)] = {};
             }
             for (std::size_t i = blocks.size(); i-- > 0;) {
-                if (i > 0) da = block_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
-                else if (s > 0) da = block_backward(blocks[i], block_output(m_encoder[s - 1].back()), da, gm);
-                else block_backward(blocks[i], m_input, da, gm, /*want_dx=*/false);
+                norm_backward(blocks[i], da, gm);
+                if (i > 0) da = conv_backward(blocks[i], block_output(blocks[i - 1]), da, gm);
+                else if (s > 0) da = conv_backward(blocks[i], block_output(m_encoder[s - 1].back()), da, gm);
+                else {  // the network's first conv: the image needs no gradient
+                    const int p = blocks[i].param;
+                    conv3d_backward(backend(), m_input, working(p), da, {}, grad(p), grad(p + 1), blocks[i].conv, gm);
+                }
             }
         }
         m_input = {};
@@ -244,11 +255,13 @@ private:
     // ---- one block, forward and backward ----------------------------------------------------------
 
     // Returns the block's output for input x; training keeps z and the statistics.
-    Tensor<T> block_forward(Block& b, TensorView<const T> x) {
+    // x_owner, if given, holds x's memory and is consumed: the output may take that memory once the
+    // conv has read x (one full-resolution buffer fewer at the training forward's peak).
+    Tensor<T> block_forward(Block& b, TensorView<const T> x, Tensor<T> x_owner = {}) {
         const int p = b.param;
         Tensor<T> z(conv3d_output_shape(x.shape(), working(p).shape(), b.conv), Layout::channels_last);
         conv3d_forward(backend(), x, working(p), working(p + 1), z.view(), b.conv);
-        return normalise(b, std::move(z));
+        return normalise(b, std::move(z), std::move(x_owner));
     }
 
     // A decoder level's first block, whose input is the concat [upsampled, skip]: its conv is the sum
@@ -269,14 +282,17 @@ private:
         return normalise(b, std::move(z));
     }
 
-    // The block's output from its conv output z; training keeps z and the statistics.
-    Tensor<T> normalise(Block& b, Tensor<T> z) {
+    // The block's output from its conv output z; training keeps z and the statistics. The output
+    // goes into `spare` (consumed) when that is a dead channels-last tensor of z's shape.
+    Tensor<T> normalise(Block& b, Tensor<T> z, Tensor<T> spare = {}) {
         const int p = b.param;
         if (m_mode == Mode::inference) {  // normalise in place: nothing is kept
             instance_norm_leaky_relu_forward(backend(), z, working(p + 2), working(p + 3), z.view(), {}, {});
             return z;
         }
-        Tensor<T> a(z.shape(), Layout::channels_last);
+        Tensor<T> a = spare.shape() == z.shape() && spare.is_channels_last() ? std::move(spare)
+                                                                              : Tensor<T>(z.shape(), Layout::channels_last);
+        spare = {};
         b.mean = Tensor<stat_t<T>>(Shape{z.dim(0), z.dim(1)});
         b.rstd = Tensor<stat_t<T>>(Shape{z.dim(0), z.dim(1)});
         instance_norm_leaky_relu_forward(backend(), z, working(p + 2), working(p + 3), a.view(), b.mean.view(),
@@ -303,14 +319,21 @@ private:
         b.rstd = {};
     }
 
-    // x: the block's forward input; da: the gradient of its output, overwritten. Returns the gradient
-    // of x, unless !want_dx (the network's first conv).
-    Tensor<T> block_backward(Block& b, TensorView<const T> x, TensorView<T> da, Grad gm, bool want_dx = true) {
+    // The backward of a block's conv, after norm_backward (which frees z before x is recomputed):
+    // x is the block's input (recomputed for the call, consumed), dz the gradient of the conv output.
+    // Returns the gradient of x, in x's memory.
+    Tensor<T> conv_backward(const Block& b, Tensor<T> x, TensorView<const T> dz, Grad gm) {
         const int p = b.param;
-        norm_backward(b, da, gm);
-        Tensor<T> dx = want_dx ? Tensor<T>(x.shape(), Layout::channels_last) : Tensor<T>();
-        conv3d_backward(backend(), x, working(p), da, dx.view(), grad(p), grad(p + 1), b.conv, gm);
-        return dx;
+        conv3d_backward(backend(), x, working(p), dz, {}, grad(p), grad(p + 1), b.conv, gm);
+        return data_grad_into(std::move(x), working(p), dz, b.conv);
+    }
+
+    // The data gradient of a conv whose parameter gradients are done, written over its input x: x is
+    // dead by then and has dx's shape, so the backward's peak holds one full-resolution buffer fewer
+    // (x, dy and dx would otherwise all be alive at once).
+    Tensor<T> data_grad_into(Tensor<T> x, TensorView<const T> w, TensorView<const T> dy, const Conv3dParams& p) {
+        conv3d_backward_data(backend(), w, dy, x.view(), p);
+        return x;
     }
 
     // ---- the seg heads: 1x1x1 convs to the classes, no bias -----------------------------------------
@@ -326,16 +349,16 @@ private:
         return y;
     }
 
-    // Returns the gradient of the head's input, or an empty tensor when the output has none.
-    Tensor<T> seg_backward(int u, TensorView<const T> a, TensorView<const T> dlogits, Grad gm) {
+    // a: the head's input (consumed). Returns the gradient of a, in a's memory, or an empty tensor
+    // when the output has none.
+    Tensor<T> seg_backward(int u, Tensor<T> a, TensorView<const T> dlogits, Grad gm) {
         const int p = m_seg[u];
         if (dlogits.empty()) {
             if (gm == Grad::overwrite) fill(grad(p), T(0));
             return {};
         }
-        Tensor<T> dx(a.shape(), Layout::channels_last);
-        conv3d_backward(backend(), a, working(p), dlogits, dx.view(), grad(p), {}, {}, gm);
-        return dx;
+        conv3d_backward(backend(), a, working(p), dlogits, {}, grad(p), {}, {}, gm);
+        return data_grad_into(std::move(a), working(p), dlogits, {});
     }
 
     // ---- construction --------------------------------------------------------------------------------

@@ -79,4 +79,17 @@ void conv3d_backward(B backend, Input<T, B> x, Input<T, B> w, Input<T, B> dy, Ou
     backend::conv3d_backward(backend, x, w, dy, dx, dw, dbias, p.stride, p.pad, mode);
 }
 
+// The data gradient alone, for a caller that computed the parameter gradients with dx = `{}` and
+// can then give dx the memory of the input x, which the data gradient does not read.
+// Requires w, p as in the forward pass, dx of the input's shape, dy of the output's shape for it.
+// Ensures dx = dL/dx (overwritten).
+template <Backend B, Floating T>
+void conv3d_backward_data(B backend, Input<T, B> w, Input<T, B> dy, Output<T, B> dx, const Conv3dParams& p) {
+    const char* op = "conv3d_backward_data";
+    const Shape y = detail::conv3d_output_shape(op, dx.shape(), w.shape(), p);  // (N,Co,Do,Ho,Wo)
+    AXONSEG_CHECK(dy.shape() == y, op, ": dy ", dy.shape(), " should be ", y, " for dx ", dx.shape(),
+                  ", weight ", w.shape(), ", stride ", p.stride, ", pad ", p.pad);
+    backend::conv3d_backward_data(backend, w, dy, dx, p.stride, p.pad);
+}
+
 }  // namespace axonseg

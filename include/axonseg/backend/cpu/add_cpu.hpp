@@ -14,7 +14,6 @@ void add_forward(Cpu, ConstView<T> a, ConstView<T> b, TensorView<T> y) {
     const T* pb = b.data();
     T* out = y.data();
     parallel_chunks(0, y.numel(), [=](Index s, Index e, int) {
-#pragma omp simd
         for (Index i = s; i < e; ++i) out[i] = T(compute_t<T>(pa[i]) + compute_t<T>(pb[i]));
     });
 }

@@ -216,19 +216,14 @@ void conv3d_forward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> bias, Tens
     }
 }
 
+// dx (overwritten) of conv3d(x, w): x's shape and layout are dx's.
 template <class T>
-void conv3d_backward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> dy, TensorView<T> dx, TensorView<T> dw,
-                     TensorView<T> dbias, Index3 stride, Index3 pad, Grad mode) {
+void conv3d_backward_data(Cpu, ConstView<T> w, ConstView<T> dy, TensorView<T> dx, Index3 stride, Index3 pad) {
     if constexpr (!onednn::has_data_type<T>)
-        conv3d_backward(reference, x, w, dy, dx, dw, dbias, stride, pad, mode);
-    else if (onednn::is_gemm_weight_grad(x, dy, stride)) {
-        if (!dx.empty())
-            onednn::conv_backward<onednn::Convolution>("conv3d_backward (data)", x, w, dy, dx, TensorView<T>{},
-                                                       TensorView<T>{}, {stride, pad}, mode);
-        onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
-    } else if (dx.empty() || !onednn::is_forward_backward_data(w.shape(), {stride, pad}))
-        onednn::conv_backward<onednn::Convolution>("conv3d_backward", x, w, dy, dx, dw, dbias, {stride, pad},
-                                                   mode);
+        conv3d_backward_data(reference, w, dy, dx, stride, pad);
+    else if (!onednn::is_forward_backward_data(w.shape(), {stride, pad}))
+        onednn::conv_backward<onednn::Convolution>("conv3d_backward (data)", ConstView<T>(dx), w, dy, dx,
+                                                   TensorView<T>{}, TensorView<T>{}, {stride, pad}, Grad::overwrite);
     else {
         // oneDNN 2.6 has no brgemm kernel for backward data: its jit one took 164 ms against the
         // forward's 111 ms on 64->64, 64^3. With stride 1, dx is the forward convolution of dy with
@@ -239,9 +234,27 @@ void conv3d_backward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> dy, Tenso
             "conv3d_backward (data as a forward conv)", dy, ConstView<T>(w_t), ConstView<T>{}, dx,
             {Index3::all(1), Index3{k.d - 1 - pad.d, k.h - 1 - pad.h, k.w - 1 - pad.w}},
             onednn::WeightCaching::off);
-        onednn::conv_backward<onednn::Convolution>("conv3d_backward", x, w, dy, TensorView<T>{}, dw, dbias,
-                                                   {stride, pad}, mode);
     }
+}
+
+// dw and dbias (may be absent), overwritten or added into per `mode`, of conv3d(x, w).
+template <class T>
+void conv3d_backward_weights(Cpu, ConstView<T> x, ConstView<T> dy, TensorView<T> dw, TensorView<T> dbias,
+                             Index3 stride, Index3 pad, Grad mode) {
+    if constexpr (!onednn::has_data_type<T>)
+        conv3d_backward_weights(reference, x, dy, dw, dbias, stride, pad, mode);
+    else if (onednn::is_gemm_weight_grad(x, dy, stride))
+        onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
+    else
+        onednn::conv_backward<onednn::Convolution>("conv3d_backward (weights)", x, ConstView<T>(dw), dy,
+                                                   TensorView<T>{}, dw, dbias, {stride, pad}, mode);
+}
+
+template <class T>
+void conv3d_backward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> dy, TensorView<T> dx, TensorView<T> dw,
+                     TensorView<T> dbias, Index3 stride, Index3 pad, Grad mode) {
+    if (!dx.empty()) conv3d_backward_data(cpu, w, dy, dx, stride, pad);
+    conv3d_backward_weights(cpu, x, dy, dw, dbias, stride, pad, mode);
 }
 
 }  // namespace axonseg::backend
