@@ -1,6 +1,7 @@
 // conv3d: reference gradients against central differences, the oneDNN path against the reference
 // (both layouts, odd sizes, channels 1, 3 and 32, strided views), against PyTorch, accumulation of
 // parameter gradients, the kernels oneDNN picks, and bad arguments.
+#include "axonseg/ops/add.hpp"
 #include "axonseg/ops/conv3d.hpp"
 
 #include "support/checks.hpp"
@@ -156,6 +157,40 @@ TEST_CASE_TEMPLATE("conv3d cpu on views that are not dense (staged through a cop
         conv3d_forward(reference, to<ReferenceT<T>>(x), to<ReferenceT<T>>(w.view()),
                        to<ReferenceT<T>>(b.view()), y_ref, p);
         check_close(y.view(), y_ref.view(), default_rtol<T>(), "spatial tile");
+    }
+}
+
+TEST_CASE_TEMPLATE("conv3d_forward with Grad::accumulate adds into y, dense and strided", T, float, bfloat16) {
+    // The U-Net's decoder runs the conv over [upsampled, skip] as two convs adding into one z.
+    for (const ConvCase& c : cases()) {
+        const std::string name = c.name + " " + to_string(dtype_v<T>);
+        const auto x = random_tensor<T>(c.x, 50, Layout::channels_last);
+        const auto w = random_tensor<T>(c.w(), 51, Layout::contiguous, -0.3, 0.3);
+        const Tensor<T> b = c.bias ? random_tensor<T>({c.c_out}, 52) : Tensor<T>();
+        const auto y0 = random_tensor<T>(c.y(), 53, Layout::channels_last);
+        Tensor<T> conv_only(c.y(), Layout::channels_last);
+        conv3d_forward(cpu, x, w, b.rank() ? b.view() : TensorView<T>{}, conv_only, c.p);
+        Tensor<ReferenceT<T>> expected = to<ReferenceT<T>>(y0.view());  // y0 + conv, in the reference type
+        add_forward(reference, expected.view(), to<ReferenceT<T>>(conv_only.view()).view(), expected.view());
+        // In place (dense channels-last: oneDNN's sum post-op) and staged (a channel range of a wider
+        // tensor: written to a buffer, then added by a reorder).
+        Tensor<T> dense = clone(y0.view(), Layout::channels_last);
+        conv3d_forward(cpu, x, w, b.rank() ? b.view() : TensorView<T>{}, dense, c.p, Grad::accumulate);
+        check_close(dense.view(), expected.view(), default_rtol<T>(), name + " in place");
+        Shape wide = c.y();
+        wide[1] += 3;
+        Tensor<T> big = sentinel_tensor<T>(wide, 7.0, Layout::channels_last);
+        const auto strided = big.narrow(1, 2, c.c_out);
+        copy(y0.view(), strided);
+        conv3d_forward(cpu, x, w, b.rank() ? b.view() : TensorView<T>{}, strided, c.p, Grad::accumulate);
+        check_close(strided, expected.view(), default_rtol<T>(), name + " staged");
+        CHECK(float_of(big(0, 0, 0, 0, 0)) == 7.0f);  // channels outside the view stay
+        // The reference accumulates the same way.
+        Tensor<ReferenceT<T>> ref = to<ReferenceT<T>>(y0.view());
+        conv3d_forward(reference, to<ReferenceT<T>>(x.view()).view(), to<ReferenceT<T>>(w.view()).view(),
+                       b.rank() ? to<ReferenceT<T>>(b.view()).view() : TensorView<ReferenceT<T>>{}, ref.view(), c.p,
+                       Grad::accumulate);
+        check_close(ref.view(), expected.view(), default_rtol<T>(), name + " reference");
     }
 }
 

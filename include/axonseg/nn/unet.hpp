@@ -273,12 +273,8 @@ private:
         Tensor<T> z(conv3d_output_shape(skip.shape(), w_skip.shape(), b.conv), Layout::channels_last);  // (N,C,D,H,W)
         conv3d_forward(backend(), upsampled, w_up, working(p + 1), z.view(), b.conv);
         upsampled = {};
-        {
-            Tensor<T> part(z.shape(), Layout::channels_last);  // (N,C,D,H,W) the skip half's share
-            conv3d_forward(backend(), skip, w_skip, {}, part.view(), b.conv);
-            skip = {};
-            add_forward(backend(), z, part, z.view());
-        }
+        conv3d_forward(backend(), skip, w_skip, {}, z.view(), b.conv, Grad::accumulate);  // the skip half's share
+        skip = {};
         return normalise(b, std::move(z));
     }
 

@@ -45,17 +45,19 @@ inline Shape conv3d_output_shape(const Shape& x, const Shape& w, const Conv3dPar
 }
 
 // Requires x (N,Ci,D,H,W), w (Co,Ci,kd,kh,kw), bias (Co) or `{}`, y of conv3d_output_shape.
-// Ensures y = conv3d(x, w, bias) (overwritten); y must not overlap the inputs.
+// Ensures y = conv3d(x, w, bias), overwritten or, with Grad::accumulate, added into y (a conv over
+// the channels of a concat as the sum of convs over its parts, without forming it); y must not
+// overlap the inputs.
 template <Backend B, Floating T>
 void conv3d_forward(B backend, Input<T, B> x, Input<T, B> w, Input<T, B> bias, Output<T, B> y,
-                    const Conv3dParams& p) {
+                    const Conv3dParams& p, Grad mode = Grad::overwrite) {
     const char* op = "conv3d_forward";
     const Shape expected = detail::conv3d_output_shape(op, x.shape(), w.shape(), p);  // (N,Co,Do,Ho,Wo)
     AXONSEG_CHECK(bias.empty() || bias.shape() == Shape{w.dim(0)}, op, ": bias ", bias.shape(),
                   " must have C_out = ", w.dim(0), " elements for weight ", w.shape());
     AXONSEG_CHECK(y.shape() == expected, op, ": output ", y.shape(), " should be ", expected, " for input ",
                   x.shape(), ", weight ", w.shape(), ", stride ", p.stride, ", pad ", p.pad);
-    backend::conv3d_forward(backend, x, w, bias, y, p.stride, p.pad);
+    backend::conv3d_forward(backend, x, w, bias, y, p.stride, p.pad, mode);
 }
 
 // Requires x, w, p as in the forward pass, dy of the forward output's shape, dx of x's shape or `{}`

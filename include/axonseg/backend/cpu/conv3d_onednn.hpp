@@ -73,14 +73,17 @@ struct ConvDescs {
 // entries would only hold memory until evicted.
 enum class WeightCaching { on, off };
 
-// dst = (de)conv(src, weights) + bias. `weights` is (OC,IC,k...) with any strides; bias may be absent.
+// dst = (de)conv(src, weights) + bias, overwritten or added into per `mode`. `weights` is
+// (OC,IC,k...) with any strides; bias may be absent.
 template <class Family, class T>
 void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstView<T> bias,
-                  TensorView<T> dst, const ConvGeometry& g, WeightCaching caching = WeightCaching::on) {
+                  TensorView<T> dst, const ConvGeometry& g, WeightCaching caching = WeightCaching::on,
+                  Grad mode = Grad::overwrite) {
     const bool with_bias = !bias.empty();
     const std::string key = axonseg::detail::concat(
         op, " ", to_string(dtype_v<T>), " src ", describe(src), " weights ", describe(weights), " bias ",
-        describe(bias), " dst ", describe(dst), " stride ", g.stride, " pad ", g.pad);
+        describe(bias), " dst ", describe(dst), " stride ", g.stride, " pad ", g.pad,
+        mode == Grad::accumulate ? " accumulate" : "");
     struct Entry {
         Primitive conv;
         Operand src, weights, bias, dst;
@@ -89,12 +92,22 @@ void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstV
     const Entry& e = PrimitiveCache::instance().get<Entry>(key, [&] {
         const Layout layout = activation_layout(dst, src);
         const ConvDescs d(src, weights.shape(), with_bias, dst.shape(), layout, g);
-        const auto pd = d.forward<Family>(user_scratchpad_attr(), key);
+        // Accumulating: a dst the kernel writes in place adds with a sum post-op (no extra pass); a
+        // staged one is written to a buffer that a reorder then adds into dst.
+        const bool add_in_place = mode == Grad::accumulate && view_desc(dst, layout) == d.dst;
+        dnnl::primitive_attr attr = user_scratchpad_attr();
+        if (add_in_place) {
+            dnnl::post_ops sum;
+            sum.append_sum(1.0f);
+            attr.set_post_ops(sum);
+        }
+        const auto pd = d.forward<Family>(attr, key);
         return Entry{Primitive::from<typename Family::Forward>(pd),
                      Operand::input(view_desc(src, layout), pd.src_desc(), key),
                      Operand::input(view_desc(weights, layout), pd.weights_desc(), key),
                      with_bias ? Operand::input(view_desc(bias, layout), pd.bias_desc(), key) : Operand{},
-                     Operand::output(view_desc(dst, layout), pd.dst_desc(), Grad::overwrite, key)};
+                     Operand::output(view_desc(dst, layout), pd.dst_desc(),
+                                     add_in_place ? Grad::overwrite : mode, key)};
     });
     Execution run(key);
     Args args{{DNNL_ARG_SRC, run.input(e.src, src.data())},
@@ -204,15 +217,17 @@ Tensor<T> flipped_transposed(ConstView<T> w) {
 
 template <class T>
 void conv3d_forward(Cpu, ConstView<T> x, ConstView<T> w, ConstView<T> bias, TensorView<T> y, Index3 stride,
-                    Index3 pad) {
+                    Index3 pad, Grad mode = Grad::overwrite) {
     if constexpr (!onednn::has_data_type<T>)
-        conv3d_forward(reference, x, w, bias, y, stride, pad);
+        conv3d_forward(reference, x, w, bias, y, stride, pad, mode);
     else {
 #if defined(AXONSEG_STEM_BF16)
         if constexpr (std::is_same_v<T, bfloat16>)
-            if (stem_bf16::applies(x, w, y, stride, pad)) return stem_bf16::forward(x, w, bias, y);
+            if (mode == Grad::overwrite && stem_bf16::applies(x, w, y, stride, pad))
+                return stem_bf16::forward(x, w, bias, y);
 #endif
-        onednn::conv_forward<onednn::Convolution>("conv3d_forward", x, w, bias, y, {stride, pad});
+        onednn::conv_forward<onednn::Convolution>("conv3d_forward", x, w, bias, y, {stride, pad},
+                                                  onednn::WeightCaching::on, mode);
     }
 }
 

@@ -33,11 +33,11 @@ struct ConvLoops {
 
 }  // namespace detail
 
-// y(n,co,o) = bias(co) + sum_{ci,k} x(n,ci,o*stride - pad + k) * w(co,ci,k). bias may be absent
-// (rank 0). Shapes are checked by ops/conv3d.hpp.
+// y(n,co,o) = bias(co) + sum_{ci,k} x(n,ci,o*stride - pad + k) * w(co,ci,k), overwritten or added
+// into per `mode`. bias may be absent (rank 0). Shapes are checked by ops/conv3d.hpp.
 template <class T>
 void conv3d_forward(Reference, ConstView<T> x, ConstView<T> w, ConstView<T> bias, TensorView<T> y,
-                    Index3 stride, Index3 pad) {
+                    Index3 stride, Index3 pad, Grad mode = Grad::overwrite) {
     const detail::ConvLoops c(x.shape(), w.shape(), y.shape(), stride, pad);
     parallel_for(0, c.n * c.co, [&](Index nco) {
         const Index n = nco / c.co, co = nco % c.co;
@@ -46,6 +46,7 @@ void conv3d_forward(Reference, ConstView<T> x, ConstView<T> w, ConstView<T> bias
             for (Index oh = 0; oh < c.oh; ++oh)
                 for (Index ow = 0; ow < c.ow; ++ow) {
                     double acc = b;
+                    if (mode == Grad::accumulate) acc += double(compute_t<T>(y(n, co, od, oh, ow)));
                     for (Index ci = 0; ci < c.ci; ++ci)
                         for (Index kd = 0; kd < c.kd; ++kd) {
                             const Index id = od * stride.d - pad.d + kd;
