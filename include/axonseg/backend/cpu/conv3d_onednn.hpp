@@ -95,13 +95,8 @@ void conv_forward(const char* op, ConstView<T> src, ConstView<T> weights, ConstV
         // Accumulating: a dst the kernel writes in place adds with a sum post-op (no extra pass); a
         // staged one is written to a buffer that a reorder then adds into dst.
         const bool add_in_place = mode == Grad::accumulate && view_desc(dst, layout) == d.dst;
-        dnnl::primitive_attr attr = user_scratchpad_attr();
-        if (add_in_place) {
-            dnnl::post_ops sum;
-            sum.append_sum(1.0f);
-            attr.set_post_ops(sum);
-        }
-        const auto pd = d.forward<Family>(attr, key);
+        const auto pd =
+            d.forward<Family>(user_scratchpad_attr(add_in_place ? Grad::accumulate : Grad::overwrite), key);
         return Entry{Primitive::from<typename Family::Forward>(pd),
                      Operand::input(view_desc(src, layout), pd.src_desc(), key),
                      Operand::input(view_desc(weights, layout), pd.weights_desc(), key),

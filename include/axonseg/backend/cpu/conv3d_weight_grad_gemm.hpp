@@ -99,18 +99,12 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
             return Primitive::from<dnnl::matmul>(
                 AXONSEG_DNNL(key, dnnl::matmul::primitive_desc(desc, attr, engine())));
         };
-        dnnl::primitive_attr add = user_scratchpad_attr();
-        dnnl::post_ops sum;
-        sum.append_sum(1.0f);
-        add.set_post_ops(sum);
-        return Entry{matmul(user_scratchpad_attr()), matmul(add),
+        return Entry{matmul(user_scratchpad_attr()), matmul(user_scratchpad_attr(Grad::accumulate)),
                      make_reorder(dw_packed, dw_user, mode, key)};
     });
     Execution run(key);
     Tensor<T> patch_data(Shape{rows, cols});        // (rows, kd*kh*kw*Ci)
     Tensor<float> dw_data(Shape{co, cols});         // (Co, kd*kh*kw*Ci)
-    Tensor<std::uint8_t> scratch(Shape{Index(std::max(e.gemm.scratchpad.get_size(),
-                                                      e.gemm_add.scratchpad.get_size()))});
     const dnnl::memory patch_mem = run.wrap(patches, patch_data.data());
     const dnnl::memory dw_mem = run.wrap(dw_rows, dw_data.data());
     bool first = true;
@@ -118,14 +112,11 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
         for (Index od = 0; od < dy.dim(2); ++od)
             for (Index oh0 = 0; oh0 < ho; oh0 += rows / wo) {
                 gemm_detail::im2col(x, k, stride, pad, n, od, oh0, rows, wo, patch_data.data());
-                const Primitive& p = first ? e.gemm : e.gemm_add;
-                Args args{{DNNL_ARG_SRC, run.wrap(dy_t, dy.data() + n * dy.stride(0) + od * dy.stride(2) +
-                                                            oh0 * dy.stride(3))},
-                          {DNNL_ARG_WEIGHTS, patch_mem},
-                          {DNNL_ARG_DST, dw_mem}};
-                if (p.scratchpad.get_size() > 0)
-                    args[DNNL_ARG_SCRATCHPAD] = run.wrap(p.scratchpad, scratch.data());
-                AXONSEG_DNNL(key, p.primitive.execute(stream(), args));
+                run.run(first ? e.gemm : e.gemm_add,
+                        {{DNNL_ARG_SRC, run.wrap(dy_t, dy.data() + n * dy.stride(0) + od * dy.stride(2) +
+                                                           oh0 * dy.stride(3))},
+                         {DNNL_ARG_WEIGHTS, patch_mem},
+                         {DNNL_ARG_DST, dw_mem}});
                 first = false;
             }
     run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, dw_data.data())},

@@ -113,11 +113,8 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         entry.gather = make_reorder(d.dy, d.dy_gathered, Grad::overwrite, key);
         entry.gemm_dw = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows,
                                                                   user_scratchpad_attr(), key));
-        dnnl::primitive_attr add = user_scratchpad_attr();
-        dnnl::post_ops sum;
-        sum.append_sum(1.0f);
-        add.set_post_ops(sum);
-        entry.gemm_dw_add = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows, add, key));
+        entry.gemm_dw_add = Primitive::from<dnnl::matmul>(
+            matmul_desc(d.x_t, d.dy_rows, d.dw_rows, user_scratchpad_attr(Grad::accumulate), key));
         entry.unpack_dw = make_reorder(d.dw_packed, d.dw, mode, key);
         if (with_dx) {
             entry.pack_w = make_reorder(d.w, d.w_packed, Grad::overwrite, key);
@@ -144,28 +141,19 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         run.run(e.block_w, {{DNNL_ARG_FROM, run.wrap(d.w_t, w_packed.data())},
                             {DNNL_ARG_TO, run.wrap(e.w_blocked, w_blocked.data())}});
     }
-    // One scratchpad for the per-plane primitives, which run one after the other.
-    std::size_t scratch_bytes = 0;
-    for (const Primitive* p : {&e.gather, &e.gemm_dw, &e.gemm_dw_add, &e.gemm_dx})
-        if (p->primitive) scratch_bytes = std::max(scratch_bytes, p->scratchpad.get_size());
-    const Tensor<std::uint8_t> scratch(Shape{Index(scratch_bytes)});
-    auto exec = [&](const Primitive& p, Args args) {
-        if (p.scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = run.wrap(p.scratchpad, scratch.data());
-        AXONSEG_DNNL(key, p.primitive.execute(stream(), args));
-    };
     const dnnl::memory gathered = run.wrap(d.dy_gathered, dy_plane.data());
     const dnnl::memory gathered_rows = run.wrap(d.dy_rows, dy_plane.data());
     const dnnl::memory dw_rows = run.wrap(d.dw_rows, dw_data.data());
     for (Index n = 0; n < x.dim(0); ++n)
         for (Index z = 0; z < x.dim(2); ++z) {
             const T* dy_planes = dy.data() + n * dy.stride(0) + z * stride.d * dy.stride(2);
-            exec(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy_planes)}, {DNNL_ARG_TO, gathered}});
+            run.run(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy_planes)}, {DNNL_ARG_TO, gathered}});
             if (with_dx)
-                exec(e.gemm_dx, {{DNNL_ARG_SRC, gathered_rows},
+                run.run(e.gemm_dx, {{DNNL_ARG_SRC, gathered_rows},
                                  {DNNL_ARG_WEIGHTS, run.wrap(e.w_blocked, w_blocked.data())},
                                  {DNNL_ARG_DST,
                                   run.wrap(d.dx_rows, dx.data() + n * dx.stride(0) + z * dx.stride(2))}});
-            exec(n == 0 && z == 0 ? e.gemm_dw : e.gemm_dw_add,
+            run.run(n == 0 && z == 0 ? e.gemm_dw : e.gemm_dw_add,
                  {{DNNL_ARG_SRC, run.wrap(d.x_t, x.data() + n * x.stride(0) + z * x.stride(2))},
                   {DNNL_ARG_WEIGHTS, gathered_rows},
                   {DNNL_ARG_DST, dw_rows}});

@@ -110,9 +110,16 @@ std::string describe(TensorView<T> v) {
     return s.str();
 }
 
-inline dnnl::primitive_attr user_scratchpad_attr() {
+// Attributes of every primitive here: a scratchpad we pass in and, with Grad::accumulate, a sum
+// post-op (the primitive adds its result into its destination).
+inline dnnl::primitive_attr user_scratchpad_attr(Grad mode = Grad::overwrite) {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (mode == Grad::accumulate) {
+        dnnl::post_ops sum;
+        sum.append_sum(1.0f);
+        attr.set_post_ops(sum);
+    }
     return attr;
 }
 
@@ -131,12 +138,7 @@ struct Primitive {
 // Copies `from` into `to` (any strides, any two types); with Grad::accumulate adds into `to`.
 inline Primitive make_reorder(const MemoryDesc& from, const MemoryDesc& to, Grad mode,
                               const std::string& context) {
-    dnnl::primitive_attr attr = user_scratchpad_attr();
-    if (mode == Grad::accumulate) {
-        dnnl::post_ops sum;
-        sum.append_sum(1.0f);
-        attr.set_post_ops(sum);
-    }
+    const dnnl::primitive_attr attr = user_scratchpad_attr(mode);
     return Primitive::from<dnnl::reorder>(
         AXONSEG_DNNL(context, dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr)));
 }
@@ -203,8 +205,10 @@ private:
     std::unordered_map<std::string, Slot> m_entries;
 };
 
-// One call's execution: stages inputs, hands out the memory outputs go to, runs primitives with
-// pooled scratchpads, and finally writes staged outputs back. Buffers live until it is destroyed.
+// One call's execution: stages inputs, hands out the memory outputs go to, runs primitives with a
+// pooled scratchpad, and finally writes staged outputs back. Buffers live until it is destroyed;
+// the scratchpad is one buffer, grown as needed, that primitives run one after another share (a
+// loop of many small primitives, per plane or per chunk, allocates it once).
 class Execution {
 public:
     explicit Execution(const std::string& context) : m_context(context) {}
@@ -226,7 +230,10 @@ public:
 
     void run(const Primitive& p, Args args) {
         const std::size_t bytes = p.scratchpad.get_size();
-        if (bytes > 0) args[DNNL_ARG_SCRATCHPAD] = buffer(p.scratchpad);
+        if (bytes > 0) {
+            if (Index(bytes) > m_scratch.numel()) m_scratch = Tensor<std::uint8_t>(Shape{Index(bytes)});
+            args[DNNL_ARG_SCRATCHPAD] = wrap(p.scratchpad, m_scratch.data());
+        }
         AXONSEG_DNNL(m_context, p.primitive.execute(stream(), args));
     }
 
@@ -258,6 +265,7 @@ private:
     };
     const std::string& m_context;
     std::vector<Tensor<std::uint8_t>> m_buffers;  // (bytes) each
+    Tensor<std::uint8_t> m_scratch;               // (bytes) the shared scratchpad
     std::vector<WriteBack> m_write_back;
     std::vector<std::shared_ptr<const void>> m_kept;
 };
