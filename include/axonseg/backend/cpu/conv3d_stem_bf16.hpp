@@ -105,8 +105,7 @@ AXONSEG_STEM_FN void stem_voxels(const bfloat16* const* rows, Index w, const Wei
 
 // One output row (n, d, h): every voxel, every channel group.
 AXONSEG_STEM_FN void stem_row(const bfloat16* const* rows, Index width, const WeightPairs* weights,
-                              Index groups,
-                              const float* bias, bfloat16* out, bool stream) {
+                              Index groups, const float* bias, bfloat16* out, bool stream) {
     const Index co = groups * 16;
     for (Index g = 0; g < groups; g += 2) {
         const bool pair = g + 1 < groups;
