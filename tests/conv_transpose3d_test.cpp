@@ -185,6 +185,26 @@ TEST_CASE("conv_transpose3d cpu runs the backward of kernel == stride on channel
                 "matmul path");
 }
 
+// The matmul backward runs in blocks of rows of x's planes, each thread its own: here two blocks per
+// plane (H = 160 rows of 4 KB of gathered dy, 80 fit a block), and then more threads than blocks,
+// so that the first thread has none.
+TEST_CASE_TEMPLATE("conv_transpose3d cpu: the matmul backward in several blocks per plane, and with idle threads", T,
+                   float, bfloat16) {
+    using R = ReferenceT<T>;
+    const UpCase c{"64->32 k2 s2, tall", {1, 64, 2, 160, 4}, 32, {2, 2, 2}, {}};
+    const auto x = random_tensor<T>(c.x, 60, Layout::channels_last);
+    const auto w = random_tensor<T>(c.w(), 61, Layout::contiguous, -0.3, 0.3);
+    const auto dy = random_tensor<T>(c.y(), 62, Layout::channels_last);
+    const auto expected = run_up<R>(reference, to<R>(x), to<R>(w), to<R>(dy), c.p, Layout::channels_last, 1e30);
+    const int threads = thread_count();
+    for (int n : {threads, 7}) {
+        set_thread_count(n);
+        check_grads(run_up<T>(cpu, x, w, dy, c.p, Layout::channels_last, -1e30), expected, default_rtol<T>(),
+                    c.name + " on " + std::to_string(n) + " threads");
+    }
+    set_thread_count(threads);
+}
+
 TEST_CASE("conv_transpose3d: oneDNN runs no reference kernel for the cases above") {
     const bool fast_bf16 = dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core;
     int checked = 0;

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace axonseg {
 
@@ -21,15 +22,20 @@ void parallel_for(Index begin, Index end, Fn&& fn) {
     for (Index i = begin; i < end; ++i) fn(i);
 }
 
+// Thread t's share of [begin, end) among n threads: equal contiguous ranges, in thread order
+// (empty for some threads when there are fewer items than threads).
+inline std::pair<Index, Index> thread_range(Index begin, Index end, int t, int n) {
+    const Index total = end - begin;
+    return {begin + total * t / n, begin + total * (t + 1) / n};
+}
+
 // Calls fn(chunk_begin, chunk_end, thread) once per thread over equal contiguous ranges.
 template <class Fn>
 void parallel_chunks(Index begin, Index end, Fn&& fn) {
 #pragma omp parallel
     {
-        const Index t = omp_get_thread_num(), n = omp_get_num_threads();
-        const Index total = end - begin;
-        const Index b = begin + total * t / n, e = begin + total * (t + 1) / n;
-        if (b < e) fn(b, e, int(t));
+        const auto [b, e] = thread_range(begin, end, omp_get_thread_num(), omp_get_num_threads());
+        if (b < e) fn(b, e, omp_get_thread_num());
     }
 }
 

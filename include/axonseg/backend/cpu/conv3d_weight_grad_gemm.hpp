@@ -3,13 +3,13 @@
 // 2.6 has no brgemm kernel for backward weights, and its jit one runs the network's stride-2 convs
 // at about half of the FMA peak (ONEDNN_VERBOSE: ~120 of the 181 ms of the 32->64 backward from
 // 128^3), while the GEMM runs near 80% of it. The patch matrix is built a few output rows at a time
-// (a few MB, so it stays in cache between its writing and the GEMM) and dW accumulates across
-// them in fp32 with oneDNN's sum post-op. With stride 1 the patch matrix would move as many bytes
-// per flop as the convolution's whole input does 8 times over, so stride-1 convs keep the jit kernel.
+// (an L2-sized chunk, which the GEMM reads right after its writing) by each thread for its own
+// chunks, and dW accumulates per thread in fp32 with oneDNN's sum post-op (onednn_per_thread.hpp).
+// With stride 1 the patch matrix would be 27 times the input, written and read once per conv, so
+// stride-1 convs keep the jit kernel.
 #pragma once
 
-#include "axonseg/backend/cpu/onednn.hpp"
-#include "axonseg/core/parallel.hpp"
+#include "axonseg/backend/cpu/onednn_per_thread.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -27,12 +27,11 @@ bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, Index3 stride) {
 namespace gemm_detail {
 
 // Output rows per chunk: whole rows of the output's (h) axis, a divisor of Ho so that every chunk
-// has the same shape (one pair of primitives), the largest whose patch matrix fits 4 MB (in the
-// L3 cache; fewer, larger chunks also mean fewer thread barriers, which cost most on a busy machine).
+// has the same shape (one pair of primitives), the largest whose patch matrix fits k_item_bytes.
 inline Index chunk_h(Index ho, Index wo, Index row_bytes) {
     Index best = 1;
     for (Index h = 1; h <= ho; ++h)
-        if (ho % h == 0 && h * wo * row_bytes <= (Index(4) << 20)) best = h;
+        if (ho % h == 0 && h * wo * row_bytes <= k_item_bytes) best = h;
     return best;
 }
 
@@ -43,7 +42,7 @@ void im2col(ConstView<T> x, Index3 k, Index3 stride, Index3 pad, Index n, Index 
             Index wo, T* cols) {
     const Index ci = x.dim(1), depth = x.dim(2), height = x.dim(3), width = x.dim(4);
     const Index row_len = k.d * k.h * k.w * ci;
-    parallel_for(0, rows, [&](Index r) {
+    for (Index r = 0; r < rows; ++r) {
         const Index oh = oh0 + r / wo, ow = r % wo;
         T* dst = cols + r * row_len;
         for (Index a = 0; a < k.d; ++a) {
@@ -64,7 +63,7 @@ void im2col(ConstView<T> x, Index3 k, Index3 stride, Index3 pad, Index n, Index 
                 std::fill(dst + std::max(first, last) * ci, dst + k.w * ci, T(0.0f));
             }
         }
-    });
+    }
 }
 
 }  // namespace gemm_detail
@@ -95,31 +94,31 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
     };
     const Entry& e = PrimitiveCache::instance().get<Entry>(key, [&] {
         auto matmul = [&](const dnnl::primitive_attr& attr) {
-            const auto desc = AXONSEG_DNNL(key, dnnl::matmul::desc(dy_t, patches, dw_rows));
-            return Primitive::from<dnnl::matmul>(
-                AXONSEG_DNNL(key, dnnl::matmul::primitive_desc(desc, attr, engine())));
+            return single_threaded([&] {
+                const auto desc = AXONSEG_DNNL(key, dnnl::matmul::desc(dy_t, patches, dw_rows));
+                return Primitive::from<dnnl::matmul>(
+                    AXONSEG_DNNL(key, dnnl::matmul::primitive_desc(desc, attr, engine())));
+            });
         };
         return Entry{matmul(user_scratchpad_attr()), matmul(user_scratchpad_attr(Grad::accumulate)),
                      make_reorder(dw_packed, dw_user, mode, key)};
     });
+    const Index per_plane = ho * wo / rows, chunks = dy.dim(0) * dy.dim(2) * per_plane;
+    Tensor<T> patch_data(Shape{thread_count(), rows, cols});  // per thread (rows, kd*kh*kw*Ci)
+    Tensor<float> dw_data(Shape{thread_count(), co * cols});  // per thread (Co, kd*kh*kw*Ci)
+    for_each_item_per_thread(chunks, key, [&](Execution& run, Index chunk, int thread, bool first) {
+        const Index n = chunk / (dy.dim(2) * per_plane), od = chunk / per_plane % dy.dim(2);
+        const Index oh0 = chunk % per_plane * (rows / wo);
+        T* patch = patch_data.data() + thread * rows * cols;
+        gemm_detail::im2col(x, k, stride, pad, n, od, oh0, rows, wo, patch);
+        run.run(first ? e.gemm : e.gemm_add,
+                {{DNNL_ARG_SRC,
+                  run.wrap(dy_t, dy.data() + n * dy.stride(0) + od * dy.stride(2) + oh0 * dy.stride(3))},
+                 {DNNL_ARG_WEIGHTS, run.wrap(patches, patch)},
+                 {DNNL_ARG_DST, run.wrap(dw_rows, dw_data.data() + thread * co * cols)}});
+    });
     Execution run(key);
-    Tensor<T> patch_data(Shape{rows, cols});        // (rows, kd*kh*kw*Ci)
-    Tensor<float> dw_data(Shape{co, cols});         // (Co, kd*kh*kw*Ci)
-    const dnnl::memory patch_mem = run.wrap(patches, patch_data.data());
-    const dnnl::memory dw_mem = run.wrap(dw_rows, dw_data.data());
-    bool first = true;
-    for (Index n = 0; n < dy.dim(0); ++n)
-        for (Index od = 0; od < dy.dim(2); ++od)
-            for (Index oh0 = 0; oh0 < ho; oh0 += rows / wo) {
-                gemm_detail::im2col(x, k, stride, pad, n, od, oh0, rows, wo, patch_data.data());
-                run.run(first ? e.gemm : e.gemm_add,
-                        {{DNNL_ARG_SRC, run.wrap(dy_t, dy.data() + n * dy.stride(0) + od * dy.stride(2) +
-                                                           oh0 * dy.stride(3))},
-                         {DNNL_ARG_WEIGHTS, patch_mem},
-                         {DNNL_ARG_DST, dw_mem}});
-                first = false;
-            }
-    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, dw_data.data())},
+    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, total_of_partials(dw_data, chunks))},
                        {DNNL_ARG_TO, run.wrap(dw_user, dw.data())}});
     run.finish();
     if (dbias.empty()) return;

@@ -2,14 +2,15 @@
 // GEMMs through oneDNN's matmul. Kernel offsets k then never overlap: y(s*d+kd, s*h+kh, s*w+kw) =
 // x(d,h,w) . W_k, so with channels-last x as a (P x Ci) matrix (P = N*D*H*W) and dy gathered into
 // (P x s^3*Co) rows, dx = dy' . W^T and dw = x^T . dy'. oneDNN 2.6's deconvolution backward-weights
-// kernel runs at ~10% of FMA peak; this took the 64->32, 64^3 case from 138 to ~50 ms. It runs one
-// (n, d) plane of x at a time: the plane's gathered dy (4 MB for 64->32 on 64^3) stays in cache
-// for both GEMMs, so dy is read from memory once, and no gathered copy of all of dy is made (268
-// MB in that case, the largest buffer of a training step's backward). The forward stays a
+// kernel runs at ~10% of FMA peak; this took the 64->32, 64^3 case from 138 to ~50 ms. It runs a
+// block of rows of one (n, d) plane of x at a time, each thread its own blocks: the block's
+// gathered dy (an L2-sized chunk) stays in cache for both GEMMs, so dy is read from memory once,
+// and no gathered copy of all of dy is made (268 MB in that case, the largest buffer of a training
+// step's backward); dW adds up per thread (onednn_per_thread.hpp). The forward stays a
 // deconvolution: as a GEMM plus a scatter, or one batched matmul into y, it measured slower.
 #pragma once
 
-#include "axonseg/backend/cpu/onednn.hpp"
+#include "axonseg/backend/cpu/onednn_per_thread.hpp"
 
 #include <algorithm>
 #include <string>
@@ -28,8 +29,9 @@ namespace matmul_detail {
 
 using dnnl::memory;
 
-// One plane (n, d) of x's dy, (1,C,s.d,H*s,W*s) with dy's strides, as the 8-d (n,d,kd,h,kh,w,kw,c):
-// the gather is one reorder from this view, so dy may be a channel range of a concat's gradient.
+// The dy of a block of rows of one plane (n, d) of x, (1,C,s.d,H*s,W*s) with dy's strides (H: the
+// block's rows), as the 8-d (n,d,kd,h,kh,w,kw,c): the gather is one reorder from this view, so dy
+// may be a channel range of a concat's gradient.
 inline MemoryDesc lattice_plane_desc(const Shape& shape, const Strides& st, Index3 s, DataType type) {
     return MemoryDesc({1, 1, s.d, shape[3] / s.h, s.h, shape[4] / s.w, s.w, shape[1]}, type,
                       {st[0], s.d * st[2], st[2], s.h * st[3], st[3], s.w * st[4], st[4], st[1]});
@@ -56,7 +58,17 @@ inline dnnl::matmul::primitive_desc matmul_desc(const MemoryDesc& a, const Memor
     return AXONSEG_DNNL(context, dnnl::matmul::primitive_desc(desc, attr, engine()));
 }
 
-// Every descriptor of one backward call, the activations' for one plane of x (rows = H*W). dy' and W
+// Rows of x's planes per block: a divisor of H, so that every block has the same shape (one set of
+// primitives), the largest whose gathered dy fits k_item_bytes.
+inline Index block_h(Index h, Index w, Index row_bytes) {
+    Index best = 1;
+    for (Index b = 1; b <= h; ++b)
+        if (h % b == 0 && b * w * row_bytes <= k_item_bytes) best = b;
+    return best;
+}
+
+// Every descriptor of one backward call, the activations' for one block of `block` rows of a plane
+// of x (rows = block*W). dy' and W
 // are dense buffers of the call's element type; dW (Ci x s^3*Co) is fp32, so bf16 is rounded once,
 // in the final reorder, which also adds into the caller's dw for Grad::accumulate.
 struct MatmulDescs {
@@ -64,12 +76,15 @@ struct MatmulDescs {
     MemoryDesc dy_rows, w_t, dx_rows, x_t, dw_rows;          // the same memory as GEMM operands
 
     template <class T>
-    MatmulDescs(ConstView<T> x, ConstView<T> w_view, ConstView<T> dy_view, TensorView<T> dw_view, Index3 s) {
+    MatmulDescs(ConstView<T> x, ConstView<T> w_view, ConstView<T> dy_view, TensorView<T> dw_view, Index3 s,
+                Index block) {
         const DataType t = data_type_of<T>();
-        const Index rows = x.dim(3) * x.dim(4), ci = w_view.dim(0);
+        const Index rows = block * x.dim(4), ci = w_view.dim(0);
         const Index kco = s.d * s.h * s.w * w_view.dim(1);  // s^3*Co, the columns of dy' and W
-        dy = lattice_plane_desc(dy_view.shape(), dy_view.strides(), s, t);
-        dy_gathered = gathered_plane_desc(dy_view.shape(), s, t);
+        Shape dy_block = dy_view.shape();  // the dy of one block
+        dy_block[3] = block * s.h;
+        dy = lattice_plane_desc(dy_block, dy_view.strides(), s, t);
+        dy_gathered = gathered_plane_desc(dy_block, s, t);
         w = weight_desc(w_view.shape(), w_view.strides(), t);
         w_packed = MemoryDesc(w.dims(), t, memory::format_tag::abcde);
         dw_packed = MemoryDesc(w.dims(), DataType::f32, memory::format_tag::abcde);
@@ -94,9 +109,11 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         "conv_transpose3d_backward matmul ", to_string(dtype_v<T>), " x ", describe(x), " w ", describe(w),
         " dy ", describe(dy), " dx ", describe(dx), " dw ", describe(dw), " stride ", stride,
         mode == Grad::accumulate ? " accumulate" : "");
-    const auto d = AXONSEG_DNNL(key, matmul_detail::MatmulDescs(x, w, dy, dw, stride));
+    const Index ci = w.dim(0), kco = stride.d * stride.h * stride.w * w.dim(1);
+    const Index block = matmul_detail::block_h(x.dim(3), x.dim(4), kco * Index(sizeof(T)));
+    const auto d = AXONSEG_DNNL(key, matmul_detail::MatmulDescs(x, w, dy, dw, stride, block));
     struct Entry {
-        // gather, gemm_dx and the gemm_dw pair run per plane; gemm_dw_add adds into dW (sum post-op).
+        // gather, gemm_dx and the gemm_dw pair run per block; gemm_dw_add adds into dW (sum post-op).
         Primitive gather, gemm_dw, gemm_dw_add, unpack_dw, pack_w, block_w, gemm_dx;  // the last 3 with dx
         MemoryDesc w_blocked;  // W^T in the layout gemm_dx chose
         std::string implementations() const {
@@ -110,55 +127,63 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
     const Entry& e = PrimitiveCache::instance().get<Entry>(key, [&] {
         using matmul_detail::matmul_desc;
         Entry entry;
-        entry.gather = make_reorder(d.dy, d.dy_gathered, Grad::overwrite, key);
-        entry.gemm_dw = Primitive::from<dnnl::matmul>(matmul_desc(d.x_t, d.dy_rows, d.dw_rows,
-                                                                  user_scratchpad_attr(), key));
-        entry.gemm_dw_add = Primitive::from<dnnl::matmul>(
-            matmul_desc(d.x_t, d.dy_rows, d.dw_rows, user_scratchpad_attr(Grad::accumulate), key));
-        entry.unpack_dw = make_reorder(d.dw_packed, d.dw, mode, key);
-        if (with_dx) {
-            entry.pack_w = make_reorder(d.w, d.w_packed, Grad::overwrite, key);
+        single_threaded([&] {  // the per-block primitives
+            entry.gather = make_reorder(d.dy, d.dy_gathered, Grad::overwrite, key);
+            entry.gemm_dw = Primitive::from<dnnl::matmul>(
+                matmul_desc(d.x_t, d.dy_rows, d.dw_rows, user_scratchpad_attr(), key));
+            entry.gemm_dw_add = Primitive::from<dnnl::matmul>(
+                matmul_desc(d.x_t, d.dy_rows, d.dw_rows, user_scratchpad_attr(Grad::accumulate), key));
+            if (!with_dx) return;
             // W^T is tiny and read for every row block: blocked as the kernel wants, gemm_dx ran 1.6x
             // faster than with plain (transposed) weights, which brgemm copies per block.
             const MemoryDesc any(d.w_t.dims(), d.w_t.data_type(), dnnl::memory::format_tag::any);
             const auto pd = matmul_desc(d.dy_rows, any, d.dx_rows, user_scratchpad_attr(), key);
             entry.gemm_dx = Primitive::from<dnnl::matmul>(pd);
             entry.w_blocked = pd.weights_desc();
+        });
+        entry.unpack_dw = make_reorder(d.dw_packed, d.dw, mode, key);
+        if (with_dx) {
+            entry.pack_w = make_reorder(d.w, d.w_packed, Grad::overwrite, key);
             entry.block_w = make_reorder(d.w_t, entry.w_blocked, Grad::overwrite, key);
         }
         return entry;
     });
-    Execution run(key);
     auto buffer = [](const MemoryDesc& md) { return Tensor<std::uint8_t>(Shape{Index(md.get_size())}); };
-    const Tensor<std::uint8_t> dy_plane = buffer(d.dy_gathered);  // (H*W, s^3*Co)
-    const Tensor<std::uint8_t> dw_data = buffer(d.dw_packed);     // (Ci, s^3*Co) fp32
     Tensor<std::uint8_t> w_packed, w_blocked;
     if (with_dx) {
+        Execution run(key);
         w_packed = buffer(d.w_packed);  // (Ci, s^3*Co)
         run.run(e.pack_w, {{DNNL_ARG_FROM, run.wrap(d.w, w.data())},
                            {DNNL_ARG_TO, run.wrap(d.w_packed, w_packed.data())}});
         w_blocked = buffer(e.w_blocked);  // (s^3*Co, Ci) blocked
         run.run(e.block_w, {{DNNL_ARG_FROM, run.wrap(d.w_t, w_packed.data())},
                             {DNNL_ARG_TO, run.wrap(e.w_blocked, w_blocked.data())}});
+        run.finish();
     }
-    const dnnl::memory gathered = run.wrap(d.dy_gathered, dy_plane.data());
-    const dnnl::memory gathered_rows = run.wrap(d.dy_rows, dy_plane.data());
-    const dnnl::memory dw_rows = run.wrap(d.dw_rows, dw_data.data());
-    for (Index n = 0; n < x.dim(0); ++n)
-        for (Index z = 0; z < x.dim(2); ++z) {
-            const T* dy_planes = dy.data() + n * dy.stride(0) + z * stride.d * dy.stride(2);
-            run.run(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy_planes)}, {DNNL_ARG_TO, gathered}});
-            if (with_dx)
-                run.run(e.gemm_dx, {{DNNL_ARG_SRC, gathered_rows},
-                                 {DNNL_ARG_WEIGHTS, run.wrap(e.w_blocked, w_blocked.data())},
-                                 {DNNL_ARG_DST,
-                                  run.wrap(d.dx_rows, dx.data() + n * dx.stride(0) + z * dx.stride(2))}});
-            run.run(n == 0 && z == 0 ? e.gemm_dw : e.gemm_dw_add,
-                 {{DNNL_ARG_SRC, run.wrap(d.x_t, x.data() + n * x.stride(0) + z * x.stride(2))},
-                  {DNNL_ARG_WEIGHTS, gathered_rows},
-                  {DNNL_ARG_DST, dw_rows}});
-        }
-    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, dw_data.data())},
+    const Index blocks_per_plane = x.dim(3) / block, blocks = x.dim(0) * x.dim(2) * blocks_per_plane;
+    const Index gathered_len = Index(d.dy_gathered.get_size());  // bytes
+    Tensor<std::uint8_t> dy_blocks(Shape{thread_count(), gathered_len});  // per thread (rows, s^3*Co)
+    Tensor<float> dw_data(Shape{thread_count(), ci * kco});                      // per thread (Ci, s^3*Co)
+    for_each_item_per_thread(blocks, key, [&](Execution& run, Index item, int thread, bool first) {
+        const Index plane = item / blocks_per_plane, n = plane / x.dim(2), z = plane % x.dim(2);
+        const Index y0 = item % blocks_per_plane * block;
+        const std::uint8_t* dy_block = dy_blocks.data() + thread * gathered_len;
+        const T* dy_from = dy.data() + n * dy.stride(0) + z * stride.d * dy.stride(2) + y0 * stride.h * dy.stride(3);
+        run.run(e.gather, {{DNNL_ARG_FROM, run.wrap(d.dy, dy_from)}, {DNNL_ARG_TO, run.wrap(d.dy_gathered, dy_block)}});
+        const dnnl::memory gathered_rows = run.wrap(d.dy_rows, dy_block);
+        if (with_dx)
+            run.run(e.gemm_dx,
+                    {{DNNL_ARG_SRC, gathered_rows},
+                     {DNNL_ARG_WEIGHTS, run.wrap(e.w_blocked, w_blocked.data())},
+                     {DNNL_ARG_DST,
+                      run.wrap(d.dx_rows, dx.data() + n * dx.stride(0) + z * dx.stride(2) + y0 * dx.stride(3))}});
+        run.run(first ? e.gemm_dw : e.gemm_dw_add,
+                {{DNNL_ARG_SRC, run.wrap(d.x_t, x.data() + n * x.stride(0) + z * x.stride(2) + y0 * x.stride(3))},
+                 {DNNL_ARG_WEIGHTS, gathered_rows},
+                 {DNNL_ARG_DST, run.wrap(d.dw_rows, dw_data.data() + thread * ci * kco)}});
+    });
+    Execution run(key);
+    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, total_of_partials(dw_data, blocks))},
                           {DNNL_ARG_TO, run.wrap(d.dw, dw.data())}});
     run.finish();
 }
