@@ -124,21 +124,32 @@ TEST_CASE_TEMPLATE("conv3d cpu matches the reference", T, float, bfloat16) {
         }
 }
 
-// The strided weight gradient runs in chunks of output rows, each thread its own (onednn_per_thread.hpp):
-// here two chunks per plane (Ho = 40 rows, 20 fit a chunk), and then more threads than chunks, so
-// that the first thread has none.
-TEST_CASE_TEMPLATE("conv3d cpu: the strided weight gradient in several chunks per plane, and with idle threads", T,
+// The weight gradient of strided and of 1x1x1 convs is a GEMM over chunks of output rows, each thread
+// its own (onednn_per_thread.hpp): here two chunks per plane (the strided case: Ho = 40 rows, 20 fit
+// a chunk; the 1x1x1 one: 80 rows, 40 fit), and then more threads than chunks, so that the first
+// thread has none.
+TEST_CASE_TEMPLATE("conv3d cpu: the GEMM weight gradient in several chunks per plane, and with idle threads", T,
                    float, bfloat16) {
-    const ConvCase c{"32->8 k3 s2 p1, tall", {1, 32, 3, 80, 8}, 8, {3, 3, 3}, {.stride = {2, 2, 2}, .pad = {1, 1, 1}}};
-    const auto x = random_tensor<T>(c.x, 50, Layout::channels_last);
-    const auto w = random_tensor<T>(c.w(), 51, Layout::contiguous, -0.3, 0.3);
-    const auto dy = random_tensor<T>(c.y(), 52, Layout::channels_last), b = random_tensor<T>({c.c_out}, 53);
-    const int threads = thread_count();
-    for (int n : {threads, 7}) {
-        set_thread_count(n);
-        check_cpu_against_reference<T>(x, w, b, dy, c.p, Layout::channels_last, c.name + " on " + std::to_string(n) + " threads");
+    for (const ConvCase& c :
+         {ConvCase{"32->8 k3 s2 p1, tall", {1, 32, 3, 80, 8}, 8, {3, 3, 3}, {.stride = {2, 2, 2}, .pad = {1, 1, 1}}},
+          ConvCase{"32->2 k1, tall", {1, 32, 2, 80, 64}, 2, {1, 1, 1}, {}}}) {
+        const auto x = random_tensor<T>(c.x, 50, Layout::channels_last);
+        const auto w = random_tensor<T>(c.w(), 51, Layout::contiguous, -0.3, 0.3);
+        const auto dy = random_tensor<T>(c.y(), 52, Layout::channels_last), b = random_tensor<T>({c.c_out}, 53);
+        const int threads = thread_count();
+        for (int n : {threads, 7}) {
+            set_thread_count(n);
+            check_cpu_against_reference<T>(x, w, b, dy, c.p, Layout::channels_last,
+                                           c.name + " on " + std::to_string(n) + " threads");
+        }
+        set_thread_count(threads);
+        const std::string key = std::string("conv3d_backward weights gemm ") + to_string(dtype_v<T>) + " x " +
+                                backend::onednn::describe(ConstView<T>(x)) + " ";
+        int gemm = 0;
+        for (const std::string& entry : backend::onednn::PrimitiveCache::instance().implementations())
+            gemm += entry.rfind(key, 0) == 0;
+        CHECK_MESSAGE(gemm == 1, c.name);
     }
-    set_thread_count(threads);
 }
 
 TEST_CASE_TEMPLATE("conv3d cpu on views that are not dense (staged through a copy)", T, float, bfloat16) {

@@ -253,7 +253,7 @@ void conv3d_backward_weights(Cpu, ConstView<T> x, ConstView<T> dy, TensorView<T>
                              Index3 stride, Index3 pad, Grad mode) {
     if constexpr (!onednn::has_data_type<T>)
         conv3d_backward_weights(reference, x, dy, dw, dbias, stride, pad, mode);
-    else if (onednn::is_gemm_weight_grad(x, dy, stride))
+    else if (onednn::is_gemm_weight_grad(x, dy, dw.shape(), stride, pad))
         onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
     else
         onednn::conv_backward<onednn::Convolution>("conv3d_backward (weights)", x, ConstView<T>(dw), dy,

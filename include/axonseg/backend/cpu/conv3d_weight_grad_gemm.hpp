@@ -6,7 +6,8 @@
 // (an L2-sized chunk, which the GEMM reads right after its writing) by each thread for its own
 // chunks, and dW accumulates per thread in fp32 with oneDNN's sum post-op (onednn_per_thread.hpp).
 // With stride 1 the patch matrix would be 27 times the input, written and read once per conv, so
-// stride-1 convs keep the jit kernel.
+// stride-1 convs keep the jit kernel, except 1x1x1 ones (the segmentation heads), whose patch matrix
+// is x itself, used in place: the jit kernel took 100 ms for the 32 -> 2 head's 268 MB input at 128^3.
 #pragma once
 
 #include "axonseg/backend/cpu/onednn_per_thread.hpp"
@@ -18,10 +19,17 @@
 
 namespace axonseg::backend::onednn {
 
-// Whether the weight gradient takes this path: a strided conv on dense channels-last activations.
+// Whether a conv's patch matrix is its input: kernel 1, stride 1, no padding.
+inline bool is_pointwise(const Shape& w, Index3 stride, Index3 pad) {
+    return w[2] == 1 && w[3] == 1 && w[4] == 1 && stride == Index3::all(1) && pad == Index3::all(0);
+}
+
+// Whether the weight gradient takes this path: a strided or pointwise conv on dense channels-last
+// activations.
 template <class T>
-bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, Index3 stride) {
-    return stride != Index3::all(1) && x.is_channels_last() && dy.is_channels_last();
+bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, const Shape& w, Index3 stride, Index3 pad) {
+    return (stride != Index3::all(1) || is_pointwise(w, stride, pad)) && x.is_channels_last() &&
+           dy.is_channels_last();
 }
 
 namespace gemm_detail {
@@ -104,13 +112,18 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
                      make_reorder(dw_packed, dw_user, mode, key)};
     });
     const Index per_plane = ho * wo / rows, chunks = dy.dim(0) * dy.dim(2) * per_plane;
-    Tensor<T> patch_data(Shape{thread_count(), rows, cols});  // per thread (rows, kd*kh*kw*Ci)
+    const bool pointwise = is_pointwise(dw.shape(), stride, pad);
+    Tensor<T> patch_data(pointwise ? Shape{0} : Shape{thread_count(), rows, cols});  // per thread (rows, kd*kh*kw*Ci)
     Tensor<float> dw_data(Shape{thread_count(), co * cols});  // per thread (Co, kd*kh*kw*Ci)
     for_each_item_per_thread(chunks, key, [&](Execution& run, Index chunk, int thread, bool first) {
         const Index n = chunk / (dy.dim(2) * per_plane), od = chunk / per_plane % dy.dim(2);
         const Index oh0 = chunk % per_plane * (rows / wo);
-        T* patch = patch_data.data() + thread * rows * cols;
-        gemm_detail::im2col(x, k, stride, pad, n, od, oh0, rows, wo, patch);
+        const T* patch = x.data() + n * x.stride(0) + od * x.stride(2) + oh0 * x.stride(3);
+        if (!pointwise) {
+            T* copy = patch_data.data() + thread * rows * cols;
+            gemm_detail::im2col(x, k, stride, pad, n, od, oh0, rows, wo, copy);
+            patch = copy;
+        }
         run.run(first ? e.gemm : e.gemm_add,
                 {{DNNL_ARG_SRC,
                   run.wrap(dy_t, dy.data() + n * dy.stride(0) + od * dy.stride(2) + oh0 * dy.stride(3))},
