@@ -126,8 +126,8 @@ TEST_CASE_TEMPLATE("conv3d cpu matches the reference", T, float, bfloat16) {
 
 // The weight gradient of strided and of 1x1x1 convs is a GEMM over chunks of output rows, each thread
 // its own (onednn_per_thread.hpp): here two chunks per plane (the strided case: Ho = 40 rows, 20 fit
-// a chunk; the 1x1x1 one: 80 rows, 40 fit), and then more threads than chunks, so that the first
-// thread has none.
+// a chunk; the 1x1x1 one: 80 rows, 40 fit), then more threads than chunks, so that the first thread
+// has none, and inside a parallel region.
 TEST_CASE_TEMPLATE("conv3d cpu: the GEMM weight gradient in several chunks per plane, and with idle threads", T,
                    float, bfloat16) {
     for (const ConvCase& c :
@@ -143,6 +143,14 @@ TEST_CASE_TEMPLATE("conv3d cpu: the GEMM weight gradient in several chunks per p
                                            c.name + " on " + std::to_string(n) + " threads");
         }
         set_thread_count(threads);
+        // Called from a caller's own threads, each its own call: the inner team is one thread.
+        using R = ReferenceT<T>;
+        const auto expected = run_conv<R>(reference, to<R>(x, Layout::channels_last), to<R>(w),
+                                          to<R>(b), to<R>(dy, Layout::channels_last), c.p, Layout::channels_last, 1e30);
+        std::vector<ConvGrads<T>> inside(2);
+#pragma omp parallel for num_threads(2)
+        for (int i = 0; i < 2; ++i) inside[std::size_t(i)] = run_conv<T>(cpu, x, w, b, dy, c.p, Layout::channels_last, -1e30);
+        for (const ConvGrads<T>& r : inside) check_grads(r, expected, default_rtol<T>(), c.name + " inside a parallel region");
         const std::string key = std::string("conv3d_backward weights gemm ") + to_string(dtype_v<T>) + " x " +
                                 backend::onednn::describe(ConstView<T>(x)) + " ";
         int gemm = 0;

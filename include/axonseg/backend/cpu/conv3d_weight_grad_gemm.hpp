@@ -115,7 +115,7 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
     const bool pointwise = is_pointwise(dw.shape(), stride, pad);
     Tensor<T> patch_data(pointwise ? Shape{0} : Shape{thread_count(), rows, cols});  // per thread (rows, kd*kh*kw*Ci)
     Tensor<float> dw_data(Shape{thread_count(), co * cols});  // per thread (Co, kd*kh*kw*Ci)
-    for_each_item_per_thread(chunks, key, [&](Execution& run, Index chunk, int thread, bool first) {
+    const int team = for_each_item_per_thread(chunks, key, [&](Execution& run, Index chunk, int thread, bool first) {
         const Index n = chunk / (dy.dim(2) * per_plane), od = chunk / per_plane % dy.dim(2);
         const Index oh0 = chunk % per_plane * (rows / wo);
         const T* patch = x.data() + n * x.stride(0) + od * x.stride(2) + oh0 * x.stride(3);
@@ -131,7 +131,7 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
                  {DNNL_ARG_DST, run.wrap(dw_rows, dw_data.data() + thread * co * cols)}});
     });
     Execution run(key);
-    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, total_of_partials(dw_data, chunks))},
+    run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, total_of_partials(dw_data, chunks, team))},
                        {DNNL_ARG_TO, run.wrap(dw_user, dw.data())}});
     run.finish();
     if (dbias.empty()) return;

@@ -164,7 +164,7 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
     const Index gathered_len = Index(d.dy_gathered.get_size());  // bytes
     Tensor<std::uint8_t> dy_blocks(Shape{thread_count(), gathered_len});  // per thread (rows, s^3*Co)
     Tensor<float> dw_data(Shape{thread_count(), ci * kco});                      // per thread (Ci, s^3*Co)
-    for_each_item_per_thread(blocks, key, [&](Execution& run, Index item, int thread, bool first) {
+    const int team = for_each_item_per_thread(blocks, key, [&](Execution& run, Index item, int thread, bool first) {
         const Index plane = item / blocks_per_plane, n = plane / x.dim(2), z = plane % x.dim(2);
         const Index y0 = item % blocks_per_plane * block;
         const std::uint8_t* dy_block = dy_blocks.data() + thread * gathered_len;
@@ -183,7 +183,7 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
                  {DNNL_ARG_DST, run.wrap(d.dw_rows, dw_data.data() + thread * ci * kco)}});
     });
     Execution run(key);
-    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, total_of_partials(dw_data, blocks))},
+    run.run(e.unpack_dw, {{DNNL_ARG_FROM, run.wrap(d.dw_packed, total_of_partials(dw_data, blocks, team))},
                           {DNNL_ARG_TO, run.wrap(d.dw, dw.data())}});
     run.finish();
 }

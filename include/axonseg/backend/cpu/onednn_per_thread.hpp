@@ -10,6 +10,9 @@
 #include "axonseg/backend/cpu/onednn.hpp"
 #include "axonseg/core/parallel.hpp"
 
+#include <exception>
+#include <vector>
+
 namespace axonseg::backend::onednn {
 
 // The bytes of one item's largest operand (a patch matrix, a gathered block of dy): half of this
@@ -29,26 +32,44 @@ auto single_threaded(Make&& make) {
     return make();
 }
 
-// Calls fn(run, item, thread, first) for the items [0, count), each thread its equal contiguous
-// share in order (first: the thread's first item, which overwrites its partial sum), `run` an
-// Execution (own scratchpad) per thread. Deterministic for a fixed thread count.
+// Calls fn(run, item, thread, first) for the items [0, count), each thread of the team its equal
+// contiguous share in order (first: the thread's first item, which overwrites its partial sum),
+// `run` an Execution (own scratchpad) per thread; returns the team's size (1 when called inside
+// another parallel region), at most thread_count(). Deterministic for a fixed thread count. An
+// exception in fn is rethrown here, after every thread has stopped (one escaping an OpenMP region
+// would end the program).
 template <class Fn>
-void for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
-    parallel_chunks(0, count, [&](Index begin, Index end, int thread) {
-        Execution run(context);
-        for (Index item = begin; item < end; ++item) fn(run, item, thread, item == begin);
-        run.finish();
-    });
+int for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
+    int team = 1;
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(thread_count()));
+#pragma omp parallel
+    {
+        const int thread = omp_get_thread_num();
+        if (thread == 0) team = omp_get_num_threads();
+        try {
+            const auto [begin, end] = thread_range(0, count, thread, omp_get_num_threads());
+            if (begin < end) {
+                Execution run(context);
+                for (Index item = begin; item < end; ++item) fn(run, item, thread, item == begin);
+                run.finish();
+            }
+        } catch (...) {
+            errors[std::size_t(thread)] = std::current_exception();
+        }
+    }
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
+    return team;
 }
 
-// The total of the (threads, n) partial sums of a for_each_item_per_thread over `count` items,
-// added in thread order into the first thread that had items; returns that thread's row.
-inline float* total_of_partials(Tensor<float>& partials, Index count) {
-    const int threads = int(partials.dim(0));
+// The total of the partial sums (rows of `partials`, one per thread) of a for_each_item_per_thread
+// over `count` items that ran on `team` threads, added in thread order into the first thread that
+// had items; returns that thread's row.
+inline float* total_of_partials(Tensor<float>& partials, Index count, int team) {
     const Index n = partials.dim(1);
     std::vector<float*> rows;  // the rows of the threads that had items
-    for (int t = 0; t < threads; ++t) {
-        const auto [b, e] = thread_range(0, count, t, threads);
+    for (int t = 0; t < team; ++t) {
+        const auto [b, e] = thread_range(0, count, t, team);
         if (b < e) rows.push_back(partials.data() + t * n);
     }
     AXONSEG_CHECK(!rows.empty(), "total_of_partials: no items");
