@@ -3,26 +3,33 @@
 // one sweep per row, no blurred temporary; chosen at run time when the CPU has AVX-512 F/VL/BW.
 // Why it equals cv2 bit for bit although it blurs in float32: the label only needs cv2's float64
 // blur G to within an integer. All weights and inputs are >= 0, so every rounding is a relative
-// error on a sum of non-negative terms: the float32 G_f is within 6.0002u * G_f of G (u = 2^-24;
-// derivation at k_high_pass_margin). Where lo = G_f * (1 - 8u) and hi = G_f * (1 + 8u) have the
-// same ceiling c, G lies in (lo, hi), inside (c - 1, c], and the label trunc(max(0, I - G)) is
-// exactly max(0, I - c): G = c gives I - c; otherwise I - G lies in (I - c, I - c + 1), farther
-// from both ends (by about u * G, and G > 0.11 where not 0) than float64 can round across, and
-// I - c < 0 gives 0. G_f = 0 only where all nine inputs are 0 (G = 0, c = 0). The other lanes,
-// where G_f is near an integer, are recomputed after the row with the generic path's float64
-// operations in its order (first pass fused, second not): 0.54% of the brain example's voxels,
-// 7% of its 16-voxel vectors (G is close to (sum of the 9 inputs) / 9, a multiple of 1/9, and
-// flat regions are integers).
-// Why it is faster: 16 voxels cost 27 instructions (3 uint16 widenings, an integer add and 2
-// conversions, 2 flops for the first pass, 3 for the second, 5 for the bounds, 3 to subtract,
-// narrow and store, a ring store, two ring loads, the near lanes' store, the loop) where the
-// float64 kernel took about 38 for 8: one thread, cube in L3, 4.7-5 G voxels/s against 2.9-3.1;
-// the brain example 9.3 ms against 14 ms. Still not at memory speed (1.4-2 times the copy floor
-// beside it on 2 threads): a quarter of the time is the float64 fallback (the brain example on
-// one thread takes 7.1 ms without it), and the rest is not bound by the instruction count:
-// packing two vectors' output into one and taking the ceilings from rounded fmas (2 and 1
-// instructions fewer) measured the same, walking strips of columns down y (to convert each
-// input once) slower.
+// error on a sum of non-negative terms: the float32 G_f is within 4.87u * G* of the exact G*, and
+// cv2's G within 2^-50 G* (u = 2^-24; derivation at k_high_pass_margin). Where lo = G_f (1 - 6u)
+// and hi = G_f (1 + 6u) have the same ceiling c, G lies in (lo, hi), inside (c - 1, c], and the
+// label trunc(max(0, I - G)) is exactly max(0, I - c): G = c gives I - c; otherwise I - G lies in
+// (I - c, I - c + 1), farther from both ends (by about u * G, and G > 0.11 where not 0) than
+// float64 can round across, and I - c < 0 gives 0. G_f = 0 only where all nine inputs are 0
+// (G = 0, c = 0). Where the ceilings differ, an integer n = ceil(lo) lies in [lo, hi): cv2's label
+// is max(0, I - n) or max(0, I - n - 1), the same (0) unless I > n. Only those lanes ("near") are
+// recomputed after the row with the generic path's float64 operations in its order (first pass
+// fused, second not): 0.17% of the brain example's voxels (0.54% before both refinements: every
+// flat region was near, with I = n, and the margin was 8u).
+// Cost: 16 voxels take about 20 vector operations (3 uint16 widenings, an integer add and 2
+// conversions, 2 flops for the first pass, 3 for the second, 2 multiplies and 2 conversions for
+// the bounds, 2 narrowings, a subtraction and 2 compares) besides the loads and stores. The core
+// measured for these notes (2026-11-25, a 2-core AMD EPYC VM at about 4 GHz) issues about two
+// 512-bit floating-point, conversion or narrowing operations a cycle (timed one by one), so they
+// alone take about 10 cycles per 16 voxels: 5.6 ms of the brain example's 7.7-7.9 ms on one
+// thread without the fallback; 7.6-8.2 ms with it (8.8-9.5 ms before the two refinements above),
+// against a 4 ms copy. On 2 threads, 4.2-5.3 ms whether the copy floor beside it takes 2 or
+// 3.6 ms: bound by this arithmetic, not by memory (docs/performance.md).
+// Tried and not kept (1 thread, brain example, alternated with this kernel): listing the near
+// voxels per slice with vpcompressd (no branch per vector) and recomputing them one by one with
+// the generic path's own functions, 8.9-9.1 ms against 8.1-8.6; 32 columns per step with in-lane
+// unpacks / packs instead of the lane-crossing widenings and narrowings (and the float bits of
+// 2^23 + prev to save a conversion), faster in L3 but 10-12 ms from memory, where its 64-byte
+// loads of rows that are not line-aligned split across lines (7.8 ms with two 32-byte loads: no
+// gain); the ring aligned to lines (no change); prefetches spread through the row loop (slower).
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
@@ -104,15 +111,17 @@ high_pass_exact16(const std::uint16_t* const (&rows)[3][3], Index x, __mmask16 k
 }
 
 // The bound, derived: with cv2's double weights s, c as exact reals, G* = the sum over the 3 x 3
-// window of w_a * w_b * I, all terms >= 0. The first pass F = fma(c_f, mid, s_f * (prev + next))
-// has its sum exact (integers below 2^24) and at most 3 rounding errors of at most u on each term
-// (the weight's rounding to float, the product, the fma); the second pass,
-// fma(s_f, F(zp) + F(zn), c_f * F(z)), 3 more; so G_f = G* (1 + t) with |t| <= (1 + u)^6 - 1.
-// cv2's G has 6 roundings of 2^-53 per term. Together |G_f - G| <= 6.0002u G_f. The bounds are
-// rounded once more: lo <= G_f (1 - 8u)(1 + u) < G_f (1 - 6.9u) < G, and likewise hi > G.
-// (The weights' actual rounding errors, 0.29u and 0.58u, make the worst term 4.9u, not 6u.)
-// A margin of 8u flags 0.54% of the brain example's voxels; 16u would flag twice as many.
-inline constexpr float k_high_pass_margin = 0x1p-21f;
+// window of w_a * w_b * I, all terms >= 0. Each term of the float32 G_f carries the float
+// weights' rounding errors, s_f = s (1 + 0.29u) and c_f = c (1 - 0.58u), and at most 4 roundings
+// of at most u: the first pass F = fma(c_f, mid, s_f * (prev + next)) (the sum exact: integers
+// below 2^24) rounds its side terms twice (product, fma) and its centre once; the second,
+// fma(s_f, F(zp) + F(zn), c_f * F(z)), every term twice (sum or product, fma). The worst term,
+// side along y and centre along z, is off by at most 0.29u + 0.58u + 4u = 4.87u (plus O(u^2)), so
+// G_f = G* (1 + t), |t| <= 4.87u; cv2's G = G* (1 + t'), |t'| < 2^-50 (6 double roundings). The
+// bounds are rounded once (1 +- 6u are exact floats): hi >= G* (1 - 4.87u)(1 + 6u)(1 - u) >
+// G* (1 + 0.13u - 40u^2) > G, and likewise lo < G. (8u, from a cruder 6u a term, flagged a
+// third more lanes.)
+inline constexpr float k_high_pass_margin = 0x1.8p-22f;
 
 // The float32 weights and bounds, in registers.
 struct HighPassWeights {
@@ -173,10 +182,14 @@ template <bool Partial, bool ComputeNext, bool PrevIsNext>
     const __m512i c_below =
         _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, w.below), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
     // A saturating uint16 subtraction (c <= 65536 saturates to 65535, which also gives 0).
-    const __m256i d = _mm256_subs_epu16(high_pass_load16<Partial>(r.voxels + x, k), _mm512_cvtusepi32_epi16(c));
+    const __m256i voxels = high_pass_load16<Partial>(r.voxels + x, k);
+    const __m256i d = _mm256_subs_epu16(voxels, _mm512_cvtusepi32_epi16(c));
     if constexpr (Partial) _mm256_mask_storeu_epi16(r.out + x, k, d);
     else _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.out + x), d);
-    r.near[x / 16] = _mm512_mask_cmpneq_epi32_mask(k, c, c_below);
+    // Near: the ceilings differ and I > the lower one (saturated like c: a lower ceiling of
+    // 65535 or more is >= every I, so the lane is never near).
+    r.near[x / 16] = _mm256_mask_cmpgt_epu16_mask(_mm512_mask_cmpneq_epi32_mask(k, c, c_below), voxels,
+                                                  _mm512_cvtusepi32_epi16(c_below));
 }
 
 // One row of W columns.
