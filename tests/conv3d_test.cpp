@@ -149,8 +149,10 @@ TEST_CASE_TEMPLATE("conv3d cpu: the GEMM weight gradient in several chunks per p
                                           to<R>(b), to<R>(dy, Layout::channels_last), c.p, Layout::channels_last, 1e30);
         std::vector<ConvGrads<T>> inside(2);
 #pragma omp parallel for num_threads(2)
-        for (int i = 0; i < 2; ++i) inside[std::size_t(i)] = run_conv<T>(cpu, x, w, b, dy, c.p, Layout::channels_last, -1e30);
-        for (const ConvGrads<T>& r : inside) check_grads(r, expected, default_rtol<T>(), c.name + " inside a parallel region");
+        for (int i = 0; i < 2; ++i)
+            inside[std::size_t(i)] = run_conv<T>(cpu, x, w, b, dy, c.p, Layout::channels_last, -1e30);
+        for (const ConvGrads<T>& r : inside)
+            check_grads(r, expected, default_rtol<T>(), c.name + " inside a parallel region");
         const std::string key = std::string("conv3d_backward weights gemm ") + to_string(dtype_v<T>) + " x " +
                                 backend::onednn::describe(ConstView<T>(x)) + " ";
         int gemm = 0;

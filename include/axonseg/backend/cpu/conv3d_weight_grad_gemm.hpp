@@ -113,8 +113,9 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
     });
     const Index per_plane = ho * wo / rows, chunks = dy.dim(0) * dy.dim(2) * per_plane;
     const bool pointwise = is_pointwise(dw.shape(), stride, pad);
-    Tensor<T> patch_data(pointwise ? Shape{0} : Shape{thread_count(), rows, cols});  // per thread (rows, kd*kh*kw*Ci)
-    Tensor<float> dw_data(Shape{thread_count(), co * cols});  // per thread (Co, kd*kh*kw*Ci)
+    // Per thread: the patch matrix (rows, kd*kh*kw*Ci), none when it is x itself; dW (Co, kd*kh*kw*Ci).
+    Tensor<T> patch_data(pointwise ? Shape{0} : Shape{thread_count(), rows, cols});
+    Tensor<float> dw_data(Shape{thread_count(), co * cols});
     const int team = for_each_item_per_thread(chunks, key, [&](Execution& run, Index chunk, int thread, bool first) {
         const Index n = chunk / (dy.dim(2) * per_plane), od = chunk / per_plane % dy.dim(2);
         const Index oh0 = chunk % per_plane * (rows / wo);
