@@ -22,14 +22,20 @@
 // alone take about 10 cycles per 16 voxels: 5.6 ms of the brain example's 7.7-7.9 ms on one
 // thread without the fallback; 7.6-8.2 ms with it (8.8-9.5 ms before the two refinements above),
 // against a 4 ms copy. On 2 threads, 4.2-5.3 ms whether the copy floor beside it takes 2 or
-// 3.6 ms: bound by this arithmetic, not by memory (docs/performance.md).
+// 3.6 ms: bound by this arithmetic, not by memory (docs/performance.md); sparing the output's
+// read for ownership (streaming stores, below) does not make it faster.
 // Tried and not kept (1 thread, brain example, alternated with this kernel): listing the near
 // voxels per slice with vpcompressd (no branch per vector) and recomputing them one by one with
 // the generic path's own functions, 8.9-9.1 ms against 8.1-8.6; 32 columns per step with in-lane
 // unpacks / packs instead of the lane-crossing widenings and narrowings (and the float bits of
 // 2^23 + prev to save a conversion), faster in L3 but 10-12 ms from memory, where its 64-byte
 // loads of rows that are not line-aligned split across lines (7.8 ms with two 32-byte loads: no
-// gain); the ring aligned to lines (no change); prefetches spread through the row loop (slower).
+// gain); the ring aligned to lines (no change); prefetches spread through the row loop (slower);
+// streaming stores of the output (144 MB moved instead of 216): each row computed into a scratch
+// laid out like its destination's lines, whole lines then sent with _mm512_stream_si512, no
+// prefetchw: 8.4-8.8 ms against 7.9-8.3 (the copy out of the scratch costs more than the read
+// for ownership it saves), on 2 threads 4.9 ms against 4.7 (5 alternated pairs; slower still
+// when another process shares a core); ordinary stores from the scratch (no prefetchw): 13-15 ms.
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
