@@ -12,6 +12,7 @@
 #pragma once
 
 #include "axonseg/backend/cpu/conv3d_stem_bf16.hpp"
+#include "axonseg/backend/cpu/conv3d_weight_grad_direct.hpp"
 #include "axonseg/backend/cpu/conv3d_weight_grad_gemm.hpp"
 #include "axonseg/backend/cpu/onednn.hpp"
 #include "axonseg/backend/cpu/onednn_weight_cache.hpp"
@@ -251,13 +252,18 @@ void conv3d_backward_data(Cpu, ConstView<T> w, ConstView<T> dy, TensorView<T> dx
 template <class T>
 void conv3d_backward_weights(Cpu, ConstView<T> x, ConstView<T> dy, TensorView<T> dw, TensorView<T> dbias,
                              Index3 stride, Index3 pad, Grad mode) {
-    if constexpr (!onednn::has_data_type<T>)
+    if constexpr (!onednn::has_data_type<T>) {
         conv3d_backward_weights(reference, x, dy, dw, dbias, stride, pad, mode);
-    else if (onednn::is_gemm_weight_grad(x, dy, dw.shape(), stride, pad))
-        onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
-    else
-        onednn::conv_backward<onednn::Convolution>("conv3d_backward (weights)", x, ConstView<T>(dw), dy,
-                                                   TensorView<T>{}, dw, dbias, {stride, pad}, mode);
+    } else {
+        if constexpr (std::is_same_v<T, float>)
+            if (weight_grad_direct::applies(x, dy, dw.shape(), stride, pad))
+                return weight_grad_direct::conv3d_weight_grad(x, dy, dw, dbias, pad, mode);
+        if (onednn::is_gemm_weight_grad(x, dy, dw.shape(), stride, pad))
+            onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
+        else
+            onednn::conv_backward<onednn::Convolution>("conv3d_backward (weights)", x, ConstView<T>(dw), dy,
+                                                       TensorView<T>{}, dw, dbias, {stride, pad}, mode);
+    }
 }
 
 template <class T>

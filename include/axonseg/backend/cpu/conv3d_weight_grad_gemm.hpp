@@ -113,11 +113,10 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
     });
     const Index per_plane = ho * wo / rows, chunks = dy.dim(0) * dy.dim(2) * per_plane;
     const bool pointwise = is_pointwise(dw.shape(), stride, pad);
-    // Per thread: the patch matrix (rows, kd*kh*kw*Ci), none when it is x itself; dW (Co, kd*kh*kw*Ci);
-    // dbias (Co), summed in double from each chunk's dy while the GEMM has it in cache.
+    // Per thread: the patch matrix (rows, kd*kh*kw*Ci), none when it is x itself; dW (Co, kd*kh*kw*Ci).
     Tensor<T> patch_data(pointwise ? Shape{0} : Shape{thread_count(), rows, cols});
     Tensor<float> dw_data(Shape{thread_count(), co * cols});
-    std::vector<double> dbias_sums(dbias.empty() ? 0 : std::size_t(thread_count() * co), 0.0);
+    BiasGradSums bias_sums(co, !dbias.empty());
     const int team = for_each_item_per_thread(chunks, key, [&](Execution& run, Index chunk, int thread, bool first) {
         const Index n = chunk / (dy.dim(2) * per_plane), od = chunk / per_plane % dy.dim(2);
         const Index oh0 = chunk % per_plane * (rows / wo);
@@ -131,22 +130,13 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
         run.run(first ? e.gemm : e.gemm_add, {{DNNL_ARG_SRC, run.wrap(dy_t, dy_chunk)},
                                               {DNNL_ARG_WEIGHTS, run.wrap(patches, patch)},
                                               {DNNL_ARG_DST, run.wrap(dw_rows, dw_data.data() + thread * co * cols)}});
-        if (dbias_sums.empty()) return;
-        double* sum = dbias_sums.data() + thread * co;
-        for (Index r = 0; r < rows; ++r)
-            for (Index c = 0; c < co; ++c) sum[c] += double(float(dy_chunk[r * co + c]));
+        if (bias_sums.wanted()) bias_sums.add(thread, dy_chunk, rows, co);
     });
     Execution run(key);
     run.run(e.unpack, {{DNNL_ARG_FROM, run.wrap(dw_packed, total_of_partials(dw_data, chunks, team))},
                        {DNNL_ARG_TO, run.wrap(dw_user, dw.data())}});
     run.finish();
-    if (dbias.empty()) return;
-    for (Index c = 0; c < co; ++c) {
-        double total = 0.0;  // in thread order (threads without chunks add 0)
-        for (int th = 0; th < thread_count(); ++th) total += dbias_sums[std::size_t(th * co + c)];
-        T& out = dbias.data()[c * dbias.stride(0)];
-        out = T(float(mode == Grad::accumulate ? double(float(out)) + total : total));
-    }
+    if (bias_sums.wanted()) bias_sums.write(dbias, mode);
 }
 
 }  // namespace axonseg::backend::onednn

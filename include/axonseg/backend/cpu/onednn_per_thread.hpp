@@ -32,14 +32,12 @@ auto single_threaded(Make&& make) {
     return make();
 }
 
-// Calls fn(run, item, thread, first) for the items [0, count), each thread of the team its equal
-// contiguous share in order (first: the thread's first item, which overwrites its partial sum),
-// `run` an Execution (own scratchpad) per thread; returns the team's size (1 when called inside
-// another parallel region), at most thread_count(). Deterministic for a fixed thread count. An
-// exception in fn is rethrown here, after every thread has stopped (one escaping an OpenMP region
-// would end the program).
+// Calls fn(begin, end, thread) once for each thread of the team that has items: its equal
+// contiguous share [begin, end) of [0, count), in thread order; returns the team's size (1 when
+// called inside another parallel region), at most thread_count(). An exception in fn is rethrown
+// here, after every thread has stopped (one escaping an OpenMP region would end the program).
 template <class Fn>
-int for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
+int run_per_thread(Index count, Fn&& fn) {
     int team = 1;
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(thread_count()));
 #pragma omp parallel
@@ -48,11 +46,7 @@ int for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
         if (thread == 0) team = omp_get_num_threads();
         try {
             const auto [begin, end] = thread_range(0, count, thread, omp_get_num_threads());
-            if (begin < end) {
-                Execution run(context);
-                for (Index item = begin; item < end; ++item) fn(run, item, thread, item == begin);
-                run.finish();
-            }
+            if (begin < end) fn(begin, end, thread);
         } catch (...) {
             errors[std::size_t(thread)] = std::current_exception();
         }
@@ -60,6 +54,18 @@ int for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
     for (const std::exception_ptr& e : errors)
         if (e) std::rethrow_exception(e);
     return team;
+}
+
+// run_per_thread for loops of oneDNN primitives: calls fn(run, item, thread, first) for each item
+// of the thread's share in order (first: the thread's first item, which overwrites its partial
+// sum), `run` an Execution (own scratchpad) per thread. Deterministic for a fixed thread count.
+template <class Fn>
+int for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
+    return run_per_thread(count, [&](Index begin, Index end, int thread) {
+        Execution run(context);
+        for (Index item = begin; item < end; ++item) fn(run, item, thread, item == begin);
+        run.finish();
+    });
 }
 
 // The total of the partial sums (rows of `partials`, one per thread) of a for_each_item_per_thread
@@ -79,5 +85,39 @@ inline float* total_of_partials(Tensor<float>& partials, Index count, int team) 
     });
     return rows[0];
 }
+
+// The bias gradient (the sum of dy over voxels) per thread, summed in double from the rows of dy
+// (Co channels each, adjacent) that the thread's items cover, while they are in its cache; the
+// threads' sums are added in thread order.
+class BiasGradSums {
+public:
+    BiasGradSums(Index channels, bool wanted)
+        : m_channels(channels), m_sums(wanted ? std::size_t(thread_count() * channels) : 0, 0.0) {}
+
+    bool wanted() const { return !m_sums.empty(); }
+
+    // Adds `rows` rows of dy, `row_stride` elements apart, to thread `thread`'s sums.
+    template <class T>
+    void add(int thread, const T* dy, Index rows, Index row_stride) {
+        double* sum = m_sums.data() + thread * m_channels;
+        for (Index r = 0; r < rows; ++r)
+            for (Index c = 0; c < m_channels; ++c) sum[c] += double(float(dy[r * row_stride + c]));
+    }
+
+    // dbias (Co) overwritten or added into per `mode`.
+    template <class T>
+    void write(TensorView<T> dbias, Grad mode) const {
+        for (Index c = 0; c < m_channels; ++c) {
+            double total = 0.0;  // in thread order (threads without items add 0)
+            for (int t = 0; t < thread_count(); ++t) total += m_sums[std::size_t(t * m_channels + c)];
+            T& out = dbias.data()[c * dbias.stride(0)];
+            out = T(float(mode == Grad::accumulate ? double(float(out)) + total : total));
+        }
+    }
+
+private:
+    Index m_channels;
+    std::vector<double> m_sums;  // (threads, Co)
+};
 
 }  // namespace axonseg::backend::onednn
