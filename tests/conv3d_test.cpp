@@ -162,69 +162,76 @@ TEST_CASE_TEMPLATE("conv3d cpu: the GEMM weight gradient in several chunks per p
     }
 }
 
-// The fp32 weight gradient of stride-1 convs with rows of 3 runs on a hand-written kernel
+// The weight gradient of stride-1 convs with rows of 3 runs on a hand-written kernel
 // (conv3d_weight_grad_direct.hpp), in chunks of output rows per thread: here several chunks per
 // plane (the first case: 10 of its 37 rows fit a chunk, the last chunk has 7), an anisotropic
-// kernel, rows of 2 voxels (both edge taps in one row), 1 and 7 threads (the first idle on some),
-// inside a parallel region, and added into existing gradients.
-TEST_CASE("conv3d cpu: the direct fp32 weight gradient (stride 1, rows of 3)") {
+// kernel, odd rows (bf16 pairs voxels), rows of 2 voxels (both edge taps in one row), output
+// channels that are not a multiple of 32 (bf16 pairs dy's channels with masks), 1 and 7 threads
+// (the first idle on some), inside a parallel region, and added into existing gradients.
+TEST_CASE_TEMPLATE("conv3d cpu: the direct weight gradient (stride 1, rows of 3)", T, float, bfloat16) {
     namespace direct = backend::weight_grad_direct;
-    if (!direct::cpu_has_kernel()) {
-        MESSAGE("skipped: this CPU has no AVX-512, so the direct weight gradient is not used");
+    if (!(std::is_same_v<T, float> ? direct::cpu_has_kernel() : direct::cpu_has_bf16_kernel())) {
+        MESSAGE("skipped: this CPU lacks the AVX-512 features of the direct ", to_string(dtype_v<T>),
+                " weight gradient, so it is not used");
         return;
     }
+    const double rtol = default_rtol<T>();
     for (const ConvCase& c :
          {ConvCase{"32->8 k3 p1, tall and wide", {1, 32, 3, 37, 100}, 8, {3, 3, 3}, {.pad = {1, 1, 1}}},
-          ConvCase{"64->4 k1x3x3 p0x1x1, N=2", {2, 64, 4, 9, 11}, 4, {1, 3, 3}, {.pad = {0, 1, 1}}},
+          ConvCase{"64->36 k1x3x3 p0x1x1, N=2, odd rows", {2, 64, 4, 9, 11}, 36, {1, 3, 3}, {.pad = {0, 1, 1}}},
           ConvCase{"32->12 k3 p1, rows of 2, no bias", {1, 32, 3, 4, 2}, 12, {3, 3, 3}, {.pad = {1, 1, 1}}, false}}) {
-        const auto x = random_tensor<float>(c.x, 60, Layout::channels_last);
-        const auto w = random_tensor<float>(c.w(), 61, Layout::contiguous, -0.3, 0.3);
-        const auto dy = random_tensor<float>(c.y(), 62, Layout::channels_last);
-        const Tensor<float> b = c.bias ? random_tensor<float>({c.c_out}, 63) : Tensor<float>();
-        const TensorView<float> bias = c.bias ? b.view() : TensorView<float>{};
-        REQUIRE_MESSAGE(direct::applies<float>(x, dy, c.w(), c.p.stride, c.p.pad), c.name);
+        const auto x = random_tensor<T>(c.x, 60, Layout::channels_last);
+        const auto w = random_tensor<T>(c.w(), 61, Layout::contiguous, -0.3, 0.3);
+        const auto dy = random_tensor<T>(c.y(), 62, Layout::channels_last);
+        const Tensor<T> b = c.bias ? random_tensor<T>({c.c_out}, 63) : Tensor<T>();
+        const TensorView<T> bias = c.bias ? b.view() : TensorView<T>{};
+        REQUIRE_MESSAGE(direct::applies<T>(x, dy, c.w(), c.p.stride, c.p.pad), c.name);
         const int threads = thread_count();
         for (int n : {threads, 1, 7}) {
             set_thread_count(n);
-            check_cpu_against_reference<float>(x, w, bias, dy, c.p, Layout::channels_last,
-                                               c.name + " on " + std::to_string(n) + " threads");
+            check_cpu_against_reference<T>(x, w, bias, dy, c.p, Layout::channels_last,
+                                           c.name + " on " + std::to_string(n) + " threads");
         }
         set_thread_count(threads);
-        const auto expected = run_conv<float>(reference, x, w, bias, dy, c.p, Layout::channels_last, 1e30);
-        std::vector<ConvGrads<float>> inside(2);
+        using R = ReferenceT<T>;
+        const Tensor<R> rb = c.bias ? to<R>(b.view()) : Tensor<R>();
+        const auto expected = run_conv<R>(reference, to<R>(x, Layout::channels_last), to<R>(w),
+                                          c.bias ? rb.view() : TensorView<R>{}, to<R>(dy, Layout::channels_last),
+                                          c.p, Layout::channels_last, 1e30);
+        std::vector<ConvGrads<T>> inside(2);
 #pragma omp parallel for num_threads(2)
         for (int i = 0; i < 2; ++i)
-            inside[std::size_t(i)] = run_conv<float>(cpu, x, w, bias, dy, c.p, Layout::channels_last, -1e30);
-        for (const ConvGrads<float>& r : inside) check_grads(r, expected, 1e-5, c.name + " inside a parallel region");
+            inside[std::size_t(i)] = run_conv<T>(cpu, x, w, bias, dy, c.p, Layout::channels_last, -1e30);
+        for (const ConvGrads<T>& r : inside) check_grads(r, expected, rtol, c.name + " inside a parallel region");
         // Added into existing gradients, and the same bits on a second call (a fixed summation order).
-        const auto dw0 = random_tensor<float>(c.w(), 64), db0 = random_tensor<float>({c.c_out}, 65);
-        Tensor<float> dw = clone(dw0.view()), db = clone(db0.view());
-        conv3d_backward(cpu, x, w, dy, {}, dw, c.bias ? db.view() : TensorView<float>{}, c.p, Grad::accumulate);
-        Tensor<float> dw_sum = clone(dw0.view()), db_sum = clone(db0.view());
-        for (Index i = 0; i < dw_sum.numel(); ++i) dw_sum.data()[i] += expected.dw.data()[i];
-        check_close(dw.view(), dw_sum.view(), 1e-5, c.name + ": accumulated dw");
+        const auto dw0 = random_tensor<T>(c.w(), 64), db0 = random_tensor<T>({c.c_out}, 65);
+        Tensor<T> dw = clone(dw0.view()), db = clone(db0.view());
+        conv3d_backward(cpu, x, w, dy, {}, dw, c.bias ? db.view() : TensorView<T>{}, c.p, Grad::accumulate);
+        Tensor<float> dw_sum = to<float>(dw0.view()), db_sum = to<float>(db0.view());
+        for (Index i = 0; i < dw_sum.numel(); ++i) dw_sum.data()[i] += float(expected.dw.data()[i]);
+        check_close(dw.view(), dw_sum.view(), rtol, c.name + ": accumulated dw");
         if (c.bias) {
-            for (Index i = 0; i < db_sum.numel(); ++i) db_sum.data()[i] += expected.db.data()[i];
-            check_close(db.view(), db_sum.view(), 1e-5, c.name + ": accumulated dbias");
+            for (Index i = 0; i < db_sum.numel(); ++i) db_sum.data()[i] += float(expected.db.data()[i]);
+            check_close(db.view(), db_sum.view(), rtol, c.name + ": accumulated dbias");
         }
-        const auto first = run_conv<float>(cpu, x, w, bias, dy, c.p, Layout::channels_last, 0.0);
-        const auto second = run_conv<float>(cpu, x, w, bias, dy, c.p, Layout::channels_last, 1.0);
-        CHECK_MESSAGE(std::memcmp(first.dw.data(), second.dw.data(), sizeof(float) * std::size_t(first.dw.numel())) == 0,
+        const auto first = run_conv<T>(cpu, x, w, bias, dy, c.p, Layout::channels_last, 0.0);
+        const auto second = run_conv<T>(cpu, x, w, bias, dy, c.p, Layout::channels_last, 1.0);
+        CHECK_MESSAGE(std::memcmp(first.dw.data(), second.dw.data(), sizeof(T) * std::size_t(first.dw.numel())) == 0,
                       c.name << ": the same bits on a second call");
     }
-    // What stays with oneDNN: bf16, strides, channel counts off the tiles, dWs over 512 KB.
-    const auto x32 = random_tensor<float>({1, 32, 4, 4, 4}, 66, Layout::channels_last);
-    CHECK_FALSE(direct::applies<bfloat16>(to<bfloat16>(x32.view(), Layout::channels_last),
-                                          to<bfloat16>(x32.view(), Layout::channels_last), {32, 32, 3, 3, 3},
-                                          Index3::all(1), Index3::all(1)));
-    CHECK_FALSE(direct::applies<float>(x32, x32, {32, 32, 3, 3, 3}, Index3::all(2), Index3::all(1)));
-    CHECK_FALSE(direct::applies<float>(x32, x32, {32, 32, 1, 1, 1}, Index3::all(1), Index3::all(0)));
-    const auto x16 = random_tensor<float>({1, 16, 4, 4, 4}, 67, Layout::channels_last);
-    CHECK_FALSE(direct::applies<float>(x16, x32, {32, 16, 3, 3, 3}, Index3::all(1), Index3::all(1)));
-    const auto x128 = random_tensor<float>({1, 128, 4, 4, 4}, 68, Layout::channels_last);
-    CHECK_FALSE(direct::applies<float>(x128, x128, {128, 128, 3, 3, 3}, Index3::all(1), Index3::all(1)));
-    CHECK_FALSE(direct::applies<float>(random_tensor<float>({1, 32, 4, 4, 4}, 69), x32, {32, 32, 3, 3, 3},
-                                       Index3::all(1), Index3::all(1)));  // x not channels-last
+    // What stays with oneDNN: strides, 1x1x1 kernels, channel counts off the tiles, dWs over 2 MB,
+    // activations that are not channels-last.
+    const auto x32 = random_tensor<T>({1, 32, 4, 4, 4}, 66, Layout::channels_last);
+    CHECK_FALSE(direct::applies<T>(x32, x32, {32, 32, 3, 3, 3}, Index3::all(2), Index3::all(1)));
+    CHECK_FALSE(direct::applies<T>(x32, x32, {32, 32, 1, 1, 1}, Index3::all(1), Index3::all(0)));
+    const auto x16 = random_tensor<T>({1, 16, 4, 4, 4}, 67, Layout::channels_last);
+    CHECK_FALSE(direct::applies<T>(x16, x32, {32, 16, 3, 3, 3}, Index3::all(1), Index3::all(1)));
+    const auto x128 = random_tensor<T>({1, 128, 4, 4, 4}, 68, Layout::channels_last);
+    const auto x256 = random_tensor<T>({1, 256, 4, 4, 4}, 70, Layout::channels_last);
+    CHECK(direct::applies<T>(x128, x128, {128, 128, 3, 3, 3}, Index3::all(1), Index3::all(1)));  // 1.8 MB
+    CHECK_FALSE(direct::applies<T>(x256, x256, {256, 256, 3, 3, 3}, Index3::all(1), Index3::all(1)));
+    CHECK_FALSE(direct::applies<T>(random_tensor<T>({1, 32, 4, 4, 4}, 69), x32, {32, 32, 3, 3, 3},
+                                   Index3::all(1), Index3::all(1)));
 }
 
 TEST_CASE_TEMPLATE("conv3d cpu on views that are not dense (staged through a copy)", T, float, bfloat16) {

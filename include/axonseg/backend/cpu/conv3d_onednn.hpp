@@ -255,10 +255,9 @@ void conv3d_backward_weights(Cpu, ConstView<T> x, ConstView<T> dy, TensorView<T>
     if constexpr (!onednn::has_data_type<T>) {
         conv3d_backward_weights(reference, x, dy, dw, dbias, stride, pad, mode);
     } else {
-        if constexpr (std::is_same_v<T, float>)
-            if (weight_grad_direct::applies(x, dy, dw.shape(), stride, pad))
-                return weight_grad_direct::conv3d_weight_grad(x, dy, dw, dbias, pad, mode);
-        if (onednn::is_gemm_weight_grad(x, dy, dw.shape(), stride, pad))
+        if (weight_grad_direct::applies(x, dy, dw.shape(), stride, pad))
+            weight_grad_direct::conv3d_weight_grad(x, dy, dw, dbias, pad, mode);
+        else if (onednn::is_gemm_weight_grad(x, dy, dw.shape(), stride, pad))
             onednn::conv3d_weight_grad_gemm(x, dy, dw, dbias, stride, pad, mode);
         else
             onednn::conv_backward<onednn::Convolution>("conv3d_backward (weights)", x, ConstView<T>(dw), dy,
