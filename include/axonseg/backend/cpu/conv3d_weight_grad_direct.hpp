@@ -5,8 +5,8 @@
 // dW[kd,kh,kw][o][c] = sum over output voxels v of dy[v][o] * x[v + tap][c]. A tile keeps 4 output
 // channels x 32 input channels x the 3 kw taps in 24 zmm accumulators; per output voxel (in bf16,
 // per pair of voxels: see below) it broadcasts 4 values of dy and loads the 3 x 2 vectors of x
-// under the taps: 24 FMAs against 4 broadcasts (on this core a broadcast takes an FMA port: an 86%
-// bound; 8 output channels x 16 input channels, 8 broadcasts, measured 75%) and 6 loads. The x
+// under the taps: 24 FMAs against 4 broadcasts (on this core a broadcast in a register takes an
+// FMA port; 8 output channels x 16 input channels, 8 broadcasts, measured 75%) and 6 loads. The x
 // vectors are pinned in registers: left as FMA memory operands (the compiler's choice) they are 24
 // loads per voxel, more than the core's two 512-bit loads per cycle (also 75%).
 // Work: chunks of output rows that fit half the L2 cache, each thread its own contiguous share
@@ -88,6 +88,20 @@ AXONSEG_WEIGHT_GRAD_INLINE void store_tile(const __m512* a, Index ci, float* t) 
     for (int i = 0; i < 24; ++i) _mm512_storeu_ps(t + (i / 2) * ci + 16 * (i % 2), a[i]);
 }
 
+// Of a tile's 4 broadcast values of dy (fp32), how many go through a register (vbroadcastss, which takes
+// an FMA port on this core); the others are taken by each FMA from memory ({1to16}), a load.
+// Two and two balance the ports: 26 FMA-port and 20 load operations per 24 FMAs. Measured on one
+// thread, fp32 32 -> 32 at 128^3: a stand-alone copy of this loop took 514-524 ms with all four
+// in registers, 471-484 ms with two, 472-485 with one, 490-509 with none; this code, alternated,
+// 505-513 ms with four and 498-505 ms with two (about 230 GFLOP/s, 90% of one core's peak).
+// In bf16 (vdpbf16ps with a broadcast pair) two in memory measured no faster: all in registers.
+inline constexpr int k_register_broadcasts = 2;
+
+// a += broadcast(*p) * v with the broadcast inside the FMA (memory operand).
+AXONSEG_WEIGHT_GRAD_INLINE void fma_broadcast(__m512& a, __m512 v, const float* p) {
+    asm("vfmadd231ps %[m]%{1to16%}, %[v], %[a]" : [a] "+v"(a) : [v] "v"(v), [m] "m"(*p));
+}
+
 // Adds one output voxel: `x` points at the input voxel under tap kw 1 (channel c0), `dy` at the
 // output voxel's dy (channel o0). NoLeft / NoRight: the voxel is at w = 0 / W-1, where tap kw 0 /
 // kw 2 falls in the padding.
@@ -105,12 +119,15 @@ AXONSEG_WEIGHT_GRAD_INLINE void add_voxel(const float* x, Index x_step, const fl
 #pragma GCC unroll 4
     for (int j = 0; j < int(k_out_tile); ++j) {
         const __m512 d = _mm512_set1_ps(dy[j]);
+#pragma GCC unroll 3
+        for (int kw = NoLeft ? 1 : 0; kw < (NoRight ? 2 : 3); ++kw)
 #pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) {
-            if (!NoLeft) a[slot(j, 0, h)] = _mm512_fmadd_ps(d, v[0][h], a[slot(j, 0, h)]);
-            a[slot(j, 1, h)] = _mm512_fmadd_ps(d, v[1][h], a[slot(j, 1, h)]);
-            if (!NoRight) a[slot(j, 2, h)] = _mm512_fmadd_ps(d, v[2][h], a[slot(j, 2, h)]);
-        }
+            for (int h = 0; h < 2; ++h) {
+                if (j < k_register_broadcasts)
+                    a[slot(j, kw, h)] = _mm512_fmadd_ps(d, v[kw][h], a[slot(j, kw, h)]);
+                else
+                    fma_broadcast(a[slot(j, kw, h)], v[kw][h], dy + j);
+            }
     }
 }
 
