@@ -6,8 +6,9 @@
 // (an L2-sized chunk, which the GEMM reads right after its writing) by each thread for its own
 // chunks, and dW accumulates per thread in fp32 with oneDNN's sum post-op (onednn_per_thread.hpp).
 // With stride 1 the patch matrix would be 27 times the input, written and read once per conv, so
-// stride-1 convs keep the jit kernel, except 1x1x1 ones (the segmentation heads), whose patch matrix
-// is x itself, used in place: the jit kernel took 100 ms for the 32 -> 2 head's 268 MB input at 128^3.
+// stride-1 convs take conv3d_weight_grad_direct.hpp or oneDNN's jit kernel, except 1x1x1 ones (the
+// segmentation heads), whose patch matrix is x itself, used in place: the jit kernel took 100 ms
+// for the 32 -> 2 head's 268 MB input at 128^3.
 #pragma once
 
 #include "axonseg/backend/cpu/onednn_per_thread.hpp"
