@@ -16,7 +16,8 @@ on one (1,1,128,128,128) patch. The cases:
                 backward, Adam(lr 3e-4, weight decay 3e-5, AMSGrad), zero_grad(set_to_none)
   step_bf16     the same with the forward under torch.autocast('cpu', dtype=torch.bfloat16) and the
                 loss on the outputs cast to float32 (fp32 master weights, as axonseg's Bf16Mixed)
-Timing: one untimed warm-up call, then the median of --repetitions calls. Peak memory: the resident
+Timing: two untimed warm-up calls (as bench_unet, whose weight cache fills on the second), then
+the median of --repetitions calls. Peak memory: the resident
 high-water mark (VmHWM) reset just before the model is built (/proc/self/clear_refs, "5") minus the
 resident size then, so the torch import does not count; bench_unet measures the same way.
 """
@@ -114,7 +115,8 @@ def run_torch_case(case, threads, repetitions):
             opt.step()
             return loss.item()
 
-    call()  # warm-up
+    for _ in range(2):  # warm-up
+        call()
     times = []
     for _ in range(repetitions):
         t0 = time.perf_counter()
