@@ -46,8 +46,8 @@ inline bool cpu_has_bf16_kernel() {
 }
 
 // The largest dW (in fp32) this kernel takes. Each tile's accumulators are loaded and stored once
-// per row, from each thread's own fp32 copy of dW; past about 2 MB that traffic, from L3, costs
-// more than the kernel gains on the short rows that go with many channels. Measured on two
+// per chunk of rows, from each thread's own fp32 copy of dW; past about 2 MB that traffic, from
+// L3, costs more than the kernel gains on the short rows that go with many channels. Measured on two
 // threads, median of 5, alternated with oneDNN (3x3x3 C -> C, 2026-11-25), the direct kernel's
 // time over oneDNN's: fp32 0.73-0.94 at 32 x 128^3, 0.66-0.89 at 64 x 64^3, 0.78-0.99 at
 // 128 x 32^3 (1.8 MB), 1.04 at 256 x 16^3, 2.2 at 320 x 8^3; bf16 0.81-0.82, 0.75-0.78, 0.86,
@@ -157,8 +157,8 @@ AXONSEG_WEIGHT_GRAD_FN void add_tile(const TapRows<float>& rows, Index width, In
 // rows are first rewritten as pairs (voxel 2s, voxel 2s+1) with each channel's two values side by
 // side: dy's rows as `steps` = ceil(W/2) pairs, x's as the pairs under tap kw 0 (2s-1, 2s), steps + 1
 // of them, followed by those under kw 1 (2s, 2s+1); tap kw 2 reads kw 0's pair s+1. Voxels outside
-// the row (the padding, and 2s+1 = W for odd W) are zeros. The rewrite is a few percent of the work:
-// each row is rewritten once per chunk and read by every tile.
+// the row (the padding, and 2s+1 = W for odd W) are zeros. Each row is rewritten once per chunk and
+// then read by every tile.
 
 // Writes the pairs (v0[c], v1[c]) of `channels` channels, 2 * channels values; a null voxel is zeros.
 AXONSEG_WEIGHT_GRAD_BF16_INLINE void interleave(const bfloat16* v0, const bfloat16* v1, Index channels, bfloat16* out) {
@@ -182,14 +182,15 @@ AXONSEG_WEIGHT_GRAD_BF16_INLINE void interleave(const bfloat16* v0, const bfloat
         _mm512_mask_storeu_epi16(out + 2 * c0, __mmask32(lo == 32 ? ~0u : (1u << lo) - 1),
                                  _mm512_permutex2var_epi16(a, low, b));
         if (hi > 0)
-            _mm512_mask_storeu_epi16(out + 2 * c0 + 32, __mmask32((1u << hi) - 1), _mm512_permutex2var_epi16(a, high, b));
+            _mm512_mask_storeu_epi16(out + 2 * c0 + 32, __mmask32((1u << hi) - 1),
+                                     _mm512_permutex2var_epi16(a, high, b));
     }
 }
 
 // One row of `width` voxels (`step` values apart, `channels` each) as pairs starting at voxel
 // `first` (-1 or 0), `count` of them, into `out`.
-AXONSEG_WEIGHT_GRAD_BF16_FN void pair_row(const bfloat16* row, Index step, Index width, Index channels, Index first, Index count,
-                     bfloat16* out) {
+AXONSEG_WEIGHT_GRAD_BF16_FN void pair_row(const bfloat16* row, Index step, Index width, Index channels,
+                                          Index first, Index count, bfloat16* out) {
     for (Index s = 0; s < count; ++s) {
         const Index v0 = first + 2 * s, v1 = v0 + 1;
         interleave(v0 >= 0 && v0 < width ? row + v0 * step : nullptr, v1 < width ? row + v1 * step : nullptr,
