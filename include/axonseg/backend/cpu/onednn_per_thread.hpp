@@ -4,7 +4,9 @@
 // Why: split primitives meet at a barrier twice per item, and on this shared virtual machine a
 // thread that is descheduled stalls the other at every one (the split loops swung between 66% and
 // 45% of the FMA peak from one minute to the next); a thread's own items also keep their operands
-// in its own L2 cache rather than in the L3 shared with the machine's neighbours.
+// in its own L2 cache rather than in the L3 shared with the machine's neighbours. The hand-written
+// weight gradient (conv3d_weight_grad_direct.hpp) shares the scheme: run_per_thread,
+// total_of_partials and BiasGradSums.
 #pragma once
 
 #include "axonseg/backend/cpu/onednn.hpp"
@@ -69,8 +71,8 @@ int for_each_item_per_thread(Index count, const std::string& context, Fn&& fn) {
     });
 }
 
-// The total of the partial sums (rows of `partials`, one per thread) of a for_each_item_per_thread
-// over `count` items that ran on `team` threads, added in thread order into the first thread that
+// The total of the partial sums (rows of `partials`, one per thread) of a run_per_thread
+// (or for_each_item_per_thread) over `count` items that ran on `team` threads, added in thread order into the first thread that
 // had items; returns that thread's row.
 inline float* total_of_partials(Tensor<float>& partials, Index count, int team) {
     const Index n = partials.dim(1);
@@ -87,9 +89,10 @@ inline float* total_of_partials(Tensor<float>& partials, Index count, int team) 
     return rows[0];
 }
 
-// The bias gradient (the sum of dy over voxels) per thread, summed in double from the rows of dy
-// (Co channels each, adjacent) that the thread's items cover, while they are in its cache; the
-// threads' sums are added in thread order.
+// The bias gradient (the sum of dy over voxels) per thread, from the rows of dy (Co channels each,
+// adjacent) that the thread's items cover, while they are in its cache; the threads' sums are
+// added in thread order. (A double add per element cost a third as much as the direct weight
+// gradient's kernel, hence the float blocks.)
 class BiasGradSums {
 public:
     BiasGradSums(Index channels, bool wanted)
