@@ -167,7 +167,8 @@ TEST_CASE_TEMPLATE("conv3d cpu: the GEMM weight gradient in several chunks per p
 // plane (the first case: 10 of its 37 rows fit a chunk, the last chunk has 7), an anisotropic
 // kernel, odd rows (bf16 pairs voxels), rows of 2 voxels (both edge taps in one row), output
 // channels that are not a multiple of 32 (bf16 pairs dy's channels with masks), 1 and 7 threads
-// (the first idle on some), inside a parallel region, and added into existing gradients.
+// (the first idle on some), inside a parallel region, added into existing gradients, and written
+// into a channel range of a wider one.
 TEST_CASE_TEMPLATE("conv3d cpu: the direct weight gradient (stride 1, rows of 3)", T, float, bfloat16) {
     namespace direct = backend::weight_grad_direct;
     if (!(std::is_same_v<T, float> ? direct::cpu_has_kernel() : direct::cpu_has_bf16_kernel())) {
@@ -203,7 +204,7 @@ TEST_CASE_TEMPLATE("conv3d cpu: the direct weight gradient (stride 1, rows of 3)
         for (int i = 0; i < 2; ++i)
             inside[std::size_t(i)] = run_conv<T>(cpu, x, w, bias, dy, c.p, Layout::channels_last, -1e30);
         for (const ConvGrads<T>& r : inside) check_grads(r, expected, rtol, c.name + " inside a parallel region");
-        // Added into existing gradients, and the same bits on a second call (a fixed summation order).
+        // Added into existing gradients.
         const auto dw0 = random_tensor<T>(c.w(), 64), db0 = random_tensor<T>({c.c_out}, 65);
         Tensor<T> dw = clone(dw0.view()), db = clone(db0.view());
         conv3d_backward(cpu, x, w, dy, {}, dw, c.bias ? db.view() : TensorView<T>{}, c.p, Grad::accumulate);
@@ -214,6 +215,13 @@ TEST_CASE_TEMPLATE("conv3d cpu: the direct weight gradient (stride 1, rows of 3)
             for (Index i = 0; i < db_sum.numel(); ++i) db_sum.data()[i] += float(expected.db.data()[i]);
             check_close(db.view(), db_sum.view(), rtol, c.name + ": accumulated dbias");
         }
+        // Into a channel range of a wider gradient (the decoder's conv on [upsampled, skip] halves).
+        Tensor<T> wide_dw = sentinel_tensor<T>({c.c_out, 2 * c.x[1], c.kernel.d, c.kernel.h, c.kernel.w}, -7.0);
+        conv3d_backward(cpu, x, w, dy, {}, wide_dw.narrow(1, c.x[1], c.x[1]), {}, c.p);
+        check_close(clone(wide_dw.narrow(1, c.x[1], c.x[1])).view(), expected.dw.view(), rtol,
+                    c.name + ": dw into a channel range");
+        CHECK(float_of(wide_dw(0, c.x[1] - 1, 0, 0, 0)) == -7.0f);  // the other half stays
+        // The same bits on a second call (a fixed summation order).
         const auto first = run_conv<T>(cpu, x, w, bias, dy, c.p, Layout::channels_last, 0.0);
         const auto second = run_conv<T>(cpu, x, w, bias, dy, c.p, Layout::channels_last, 1.0);
         CHECK_MESSAGE(std::memcmp(first.dw.data(), second.dw.data(), sizeof(T) * std::size_t(first.dw.numel())) == 0,
