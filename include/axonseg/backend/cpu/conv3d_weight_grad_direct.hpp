@@ -338,10 +338,9 @@ void conv3d_weight_grad(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, Tenso
             const Index n = chunk / (dy.dim(2) * per_plane), od = chunk / per_plane % dy.dim(2);
             const Index oh0 = chunk % per_plane * rows, oh1 = std::min(ho, oh0 + rows);
             detail::add_chunk(x, dy, k, pad, n, od, oh0, oh1, my_pairs, mine);
-            if (bias_sums.wanted())
-                for (Index oh = oh0; oh < oh1; ++oh)
-                    bias_sums.add(thread, dy.data() + n * dy.stride(0) + od * dy.stride(2) + oh * dy.stride(3),
-                                  dy.dim(4), dy.stride(4));
+            if (bias_sums.wanted())  // the chunk's rows are adjacent in dense channels-last dy
+                bias_sums.add(thread, dy.data() + n * dy.stride(0) + od * dy.stride(2) + oh0 * dy.stride(3),
+                              (oh1 - oh0) * dy.dim(4), dy.stride(4));
         }
     });
     const float* total = onednn::total_of_partials(partials, chunks, team);

@@ -35,15 +35,6 @@ bool is_gemm_weight_grad(ConstView<T> x, ConstView<T> dy, const Shape& w, Index3
 
 namespace gemm_detail {
 
-// Output rows per chunk: whole rows of the output's (h) axis, a divisor of Ho so that every chunk
-// has the same shape (one pair of primitives), the largest whose patch matrix fits k_item_bytes.
-inline Index chunk_h(Index ho, Index wo, Index row_bytes) {
-    Index best = 1;
-    for (Index h = 1; h <= ho; ++h)
-        if (ho % h == 0 && h * wo * row_bytes <= k_item_bytes) best = h;
-    return best;
-}
-
 // The patch matrix for output voxels (n, od, oh0 .. oh0+rows/Wo-1, all ow): row r holds, for every
 // kernel offset (kd, kh, kw) in that order, the Ci channels of x under it, zeros in the padding.
 template <class T>
@@ -86,7 +77,7 @@ void conv3d_weight_grad_gemm(ConstView<T> x, ConstView<T> dy, TensorView<T> dw, 
     const Index co = dw.dim(0), ci = dw.dim(1);
     const Index3 k{dw.dim(2), dw.dim(3), dw.dim(4)};
     const Index ho = dy.dim(3), wo = dy.dim(4), cols = k.d * k.h * k.w * ci;
-    const Index rows = gemm_detail::chunk_h(ho, wo, cols * Index(sizeof(T))) * wo;
+    const Index rows = rows_per_item(ho, wo, cols * Index(sizeof(T))) * wo;  // output voxels per chunk
     const std::string key = axonseg::detail::concat(
         "conv3d_backward weights gemm ", to_string(dtype_v<T>), " x ", describe(x), " dy ", describe(dy),
         " dw ", describe(dw), " stride ", stride, " pad ", pad, mode == Grad::accumulate ? " accumulate" : "");

@@ -58,15 +58,6 @@ inline dnnl::matmul::primitive_desc matmul_desc(const MemoryDesc& a, const Memor
     return AXONSEG_DNNL(context, dnnl::matmul::primitive_desc(desc, attr, engine()));
 }
 
-// Rows of x's planes per block: a divisor of H, so that every block has the same shape (one set of
-// primitives), the largest whose gathered dy fits k_item_bytes.
-inline Index block_h(Index h, Index w, Index row_bytes) {
-    Index best = 1;
-    for (Index b = 1; b <= h; ++b)
-        if (h % b == 0 && b * w * row_bytes <= k_item_bytes) best = b;
-    return best;
-}
-
 // Every descriptor of one backward call, the activations' for one block of `block` rows of a plane
 // of x (rows = block*W). dy' and W
 // are dense buffers of the call's element type; dW (Ci x s^3*Co) is fp32, so bf16 is rounded once,
@@ -110,7 +101,7 @@ void conv_transpose3d_matmul_backward(ConstView<T> x, ConstView<T> w, ConstView<
         " dy ", describe(dy), " dx ", describe(dx), " dw ", describe(dw), " stride ", stride,
         mode == Grad::accumulate ? " accumulate" : "");
     const Index ci = w.dim(0), kco = stride.d * stride.h * stride.w * w.dim(1);
-    const Index block = matmul_detail::block_h(x.dim(3), x.dim(4), kco * Index(sizeof(T)));
+    const Index block = rows_per_item(x.dim(3), x.dim(4), kco * Index(sizeof(T)));  // rows of x per block
     const auto d = AXONSEG_DNNL(key, matmul_detail::MatmulDescs(x, w, dy, dw, stride, block));
     struct Entry {
         // gather, gemm_dx and the gemm_dw pair run per block; gemm_dw_add adds into dW (sum post-op).

@@ -13,6 +13,7 @@
 #include "axonseg/core/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <vector>
 
@@ -21,6 +22,16 @@ namespace axonseg::backend::onednn {
 // The bytes of one item's largest operand (a patch matrix, a gathered block of dy): half of this
 // CPU's 1 MiB L2 cache per core, leaving room for the GEMM's other operands.
 inline constexpr Index k_item_bytes = Index(512) << 10;
+
+// Rows per item when items are blocks of whole rows of an (h, w) plane and a row of w voxels takes
+// w * voxel_bytes of the item's largest operand: the largest divisor of h (so that every item has
+// the same shape: one set of primitives) whose block fits k_item_bytes, at least 1.
+inline Index rows_per_item(Index h, Index w, Index voxel_bytes) {
+    Index best = 1;
+    for (Index b = 1; b <= h; ++b)
+        if (h % b == 0 && b * w * voxel_bytes <= k_item_bytes) best = b;
+    return best;
+}
 
 // Creates a primitive for one thread: oneDNN fixes a primitive's split across threads when it
 // creates it, so one made with the full thread count would leave work undone when run by a single
@@ -41,22 +52,19 @@ auto single_threaded(Make&& make) {
 // here, after every thread has stopped (one escaping an OpenMP region would end the program).
 template <class Fn>
 int run_per_thread(Index count, Fn&& fn) {
-    int team = 1;
+    std::atomic<int> team{1};
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(thread_count()));
-#pragma omp parallel
-    {
-        const int thread = omp_get_thread_num();
-        if (thread == 0) team = omp_get_num_threads();
+    parallel_chunks(0, count, [&](Index begin, Index end, int thread) {
+        team.store(omp_get_num_threads(), std::memory_order_relaxed);
         try {
-            const auto [begin, end] = thread_range(0, count, thread, omp_get_num_threads());
-            if (begin < end) fn(begin, end, thread);
+            fn(begin, end, thread);
         } catch (...) {
             errors[std::size_t(thread)] = std::current_exception();
         }
-    }
+    });
     for (const std::exception_ptr& e : errors)
         if (e) std::rethrow_exception(e);
-    return team;
+    return team.load();
 }
 
 // run_per_thread for loops of oneDNN primitives: calls fn(run, item, thread, first) for each item
