@@ -135,9 +135,10 @@ Tensor<std::uint16_t> response_zy_plain(ConstView<std::uint16_t> cube) {
 
 TEST_CASE("the zy response (the AVX-512 kernel where the CPU has it) equals per-voxel loops bit for bit") {
     MESSAGE("fused AVX-512 kernel in use: ", std::string(prep::detail::has_high_pass_avx512() ? "yes" : "no"));
-    // Widths around the 8-lane vectors (partial masks), the fewest slices and rows it takes.
-    for (const Shape& s : {Shape{2, 2, 1}, Shape{2, 3, 7}, Shape{3, 2, 8}, Shape{5, 7, 9}, Shape{4, 9, 17},
-                           Shape{7, 5, 33}, Shape{2, 40, 64}}) {
+    // Widths around the vectors of 8 and 16 lanes (masked rows under 16, an overlapping last
+    // vector above), the fewest slices and rows it takes.
+    for (const Shape& s : {Shape{2, 2, 1}, Shape{2, 3, 7}, Shape{3, 2, 8}, Shape{5, 7, 9}, Shape{2, 2, 16},
+                           Shape{4, 9, 17}, Shape{3, 4, 31}, Shape{7, 5, 33}, Shape{2, 40, 64}}) {
         CAPTURE(to_string(s));
         const Tensor<std::uint16_t> c = random_cube(s, 7);
         CHECK(count_differences(high_pass_response(c), response_zy_plain(c)) == 0);
@@ -182,8 +183,9 @@ std::vector<std::pair<std::string, Tensor<std::uint16_t>>> near_integer_cubes(co
 }
 
 TEST_CASE("the zy kernel's float64 fallback: volumes whose blur is near integers, voxel for voxel") {
-    // Widths that leave partial vectors of 16 (7, 17, 33) and whole ones (32).
-    for (const Shape& s : {Shape{3, 4, 7}, Shape{5, 6, 17}, Shape{4, 9, 32}, Shape{6, 5, 33}}) {
+    // Widths that leave partial vectors of 16 (7, 17, 33) and whole ones (32), 2 slices or rows.
+    for (const Shape& s : {Shape{3, 4, 7}, Shape{5, 6, 17}, Shape{4, 9, 32}, Shape{6, 5, 33}, Shape{2, 3, 18},
+                           Shape{3, 2, 20}}) {
         for (const auto& [name, cube] : near_integer_cubes(s)) {
             CAPTURE(to_string(s));
             CAPTURE(name);
@@ -200,7 +202,7 @@ TEST_CASE("the zy kernel's float64 fallback: volumes whose blur is near integers
     // The kernel itself on one band: how many voxels it recomputes.
     const auto exact_voxels = [](const Tensor<std::uint16_t>& c) {
         const Index D = c.dim(0), H = c.dim(1), W = c.dim(2);
-        std::vector<float> ring(static_cast<std::size_t>(3 * H * W));
+        std::vector<float> ring(static_cast<std::size_t>(3 * W));
         Tensor<std::uint16_t> out(c.shape());  // (D,H,W)
         return prep::detail::high_pass_zy_band_avx512(c.data(), H * W, W, D, H, W, 0, H, prep::detail::k_gauss3_side,
                                                       prep::detail::k_gauss3_centre, ring.data(), out.data());
@@ -264,7 +266,7 @@ TEST_CASE("high_pass_response on the brain example's 100 slices of 600 x 600 (ti
     if (prep::detail::has_high_pass_avx512()) {
         // How much of a real volume the zy kernel has to recompute in float64 (one band of all rows).
         const Index D = volume.dim(0), H = volume.dim(1), W = volume.dim(2);
-        std::vector<float> ring(static_cast<std::size_t>(3 * H * W));
+        std::vector<float> ring(static_cast<std::size_t>(3 * W));
         Tensor<std::uint16_t> out(volume.shape());  // (D,H,W)
         const Index exact =
             prep::detail::high_pass_zy_band_avx512(volume.data(), H * W, W, D, H, W, 0, H, prep::detail::k_gauss3_side,

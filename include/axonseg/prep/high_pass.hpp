@@ -156,7 +156,7 @@ inline Tensor<std::uint16_t> high_pass_response(ConstView<std::uint16_t> cube, B
         const Index y0 = band * band_rows, rows = std::min(band_rows, H - y0), n = rows * W;
 #if defined(AXONSEG_HIGH_PASS_AVX512)
         if (fused) {
-            std::vector<float> ring(3 * static_cast<std::size_t>(n));
+            std::vector<float> ring(3 * static_cast<std::size_t>(W));
             detail::high_pass_zy_band_avx512(cube.data(), cube.stride(0), cube.stride(1), D, H, W, y0, rows,
                                              detail::k_gauss3_side, detail::k_gauss3_centre, ring.data(),
                                              out.data());

@@ -1,41 +1,46 @@
 // The original (zy) high-pass response of one band of rows, fused and vectorised with AVX-512:
 // sixteen floats across x (the axis the zy blur never mixes), both passes and the subtraction in
-// one sweep per row, no blurred temporary; chosen at run time when the CPU has AVX-512 F/VL/BW.
+// one sweep per row, no blurred volume; chosen at run time when the CPU has AVX-512 F/VL/BW.
+// Order: the first pass runs along z, E(z, y) = c I(z, y) + s (I(z-1, y) + I(z+1, y)), the second
+// along y over the last three rows of E, which stay in L1 (3 x W floats). The other order needs
+// the first pass of three whole slices of the band (in L2): two more 64-byte L2 transfers per 16
+// voxels, and 7.7-8.1 ms against 6.9-7.2 on one thread for the brain example (2026-11-25).
 // Why it equals cv2 bit for bit although it blurs in float32: the label only needs cv2's float64
 // blur G to within an integer. All weights and inputs are >= 0, so every rounding is a relative
-// error on a sum of non-negative terms: the float32 G_f is within 4.87u * G* of the exact G*, and
-// cv2's G within 2^-50 G* (u = 2^-24; derivation at k_high_pass_margin). Where lo = G_f (1 - 6u)
-// and hi = G_f (1 + 6u) have the same ceiling c, G lies in (lo, hi), inside (c - 1, c], and the
-// label trunc(max(0, I - G)) is exactly max(0, I - c): G = c gives I - c; otherwise I - G lies in
-// (I - c, I - c + 1), farther from both ends (by about u * G, and G > 0.11 where not 0) than
-// float64 can round across, and I - c < 0 gives 0. G_f = 0 only where all nine inputs are 0
-// (G = 0, c = 0). Where the ceilings differ, an integer n = ceil(lo) lies in [lo, hi): cv2's label
-// is max(0, I - n) or max(0, I - n - 1), the same (0) unless I > n. Only those lanes ("near") are
-// recomputed after the row with the generic path's float64 operations in its order (first pass
-// fused, second not): 0.17% of the brain example's voxels (0.54% before both refinements: every
-// flat region was near, with I = n, and the margin was 8u).
-// Cost: 16 voxels take about 20 vector operations (3 uint16 widenings, an integer add and 2
-// conversions, 2 flops for the first pass, 3 for the second, 2 multiplies and 2 conversions for
-// the bounds, 2 narrowings, a subtraction and 2 compares) besides the loads and stores. The core
-// measured for these notes (2026-11-25, a 2-core AMD EPYC VM at about 4 GHz) issues about two
-// 512-bit floating-point, conversion or narrowing operations a cycle (timed one by one), so they
-// alone take about 10 cycles per 16 voxels: 5.6 ms of the brain example's 7.7-7.9 ms on one
-// thread without the fallback; 7.6-8.2 ms with it (8.8-9.5 ms before the two refinements above),
-// against a 4 ms copy. On 2 threads, 4.2-5.3 ms whether the copy floor beside it takes 2 or
-// 3.6 ms: bound by this arithmetic, not by memory (docs/performance.md); sparing the output's
-// read for ownership (streaming stores, below) does not make it faster.
-// Tried and not kept (1 thread, brain example, alternated with this kernel): listing the near
-// voxels per slice with vpcompressd (no branch per vector) and recomputing them one by one with
-// the generic path's own functions, 8.9-9.1 ms against 8.1-8.6; 32 columns per step with in-lane
-// unpacks / packs instead of the lane-crossing widenings and narrowings (and the float bits of
-// 2^23 + prev to save a conversion), faster in L3 but 10-12 ms from memory, where its 64-byte
-// loads of rows that are not line-aligned split across lines (7.8 ms with two 32-byte loads: no
-// gain); the ring aligned to lines (no change); prefetches spread through the row loop (slower);
-// streaming stores of the output (144 MB moved instead of 216): each row computed into a scratch
-// laid out like its destination's lines, whole lines then sent with _mm512_stream_si512, no
-// prefetchw: 8.4-8.8 ms against 7.9-8.3 (the copy out of the scratch costs more than the read
-// for ownership it saves), on 2 threads 4.9 ms against 4.7 (5 alternated pairs; slower still
-// when another process shares a core); ordinary stores from the scratch (no prefetchw): 13-15 ms.
+// error on a sum of non-negative terms. The second pass's weights are scaled by (1 + m), so it
+// yields an upper bound hi of G directly, and lo = hi * q a lower one (tools/high_pass_bound.py
+// checks hi - G > 1.08u G* and G - lo > 0.3u G* in exact arithmetic with the actual float
+// weights; u = 2^-24, G* the exact blur, cv2's G within 2^-50 G* of it). Where lo and hi have the
+// same ceiling c, G lies in (c - 1, c], and the label trunc(max(0, I - G)) is exactly
+// max(0, I - c): G = c gives I - c; otherwise I - G lies in (I - c, I - c + 1), farther from both
+// ends (by at least 0.3u G*, and G > 0.11 where not 0) than float64 can round across, and
+// I - c < 0 gives 0. hi = 0 only where all nine inputs are 0 (G = 0, c = 0). Where the ceilings
+// differ, an integer n = ceil(lo) lies in [lo, hi): cv2's label is max(0, I - n) or
+// max(0, I - n - 1), the same (0) unless I > n. Only those lanes ("near") are recomputed after
+// the row with the generic path's float64 operations in its order (first pass along y and fused,
+// second along z and not): 0.15% of the brain example's voxels (hi - lo is 11u hi wide).
+// Cost: 16 voxels take 19 vector operations (3 uint16 widenings, an integer add and 2 conversions
+// for the first pass, 2 flops for it and 3 for the second, a multiply and 2 conversions for the
+// bounds, 2 narrowings, a subtraction and 2 compares) besides the loads and stores. The core
+// measured for these notes (2026-11-25, a 2-core AMD EPYC VM at about 4 GHz) runs them in about
+// 6.5 cycles with everything in L1; it has two FMA pipes (multiplies, compares into masks), two
+// for adds and conversions, shuffles (the widenings and narrowings) on one of each, and four for
+// integer adds (each timed alone and in pairs). In place, with the near lanes and the prefetches,
+// the brain example takes about 12 cycles per 16 voxels on one thread (6.9-7.2 ms), and on two
+// 4.1-4.7 ms against a copy floor of 3.2-3.8 ms (docs/performance.md).
+// Tried and not kept (1 thread, brain example, alternated with this kernel): 32 columns per step
+// with in-lane unpacks and packs instead of the lane-crossing widenings and narrowings (fewer
+// shuffles and mask compares): as fast in L2, 7.8-9.1 ms from memory, where 64-byte loads of rows
+// not aligned to lines split across two (2026-11-25; the same in session 4 with the other pass
+// order); uint16 rows converted once to float and kept in an L1 ring (fewer widenings, with the
+// other pass order: faster in L1, slower in place); listing the near voxels per slice with
+// vpcompressd and recomputing them one by one with the generic path's own functions (slower);
+// unmasked loads in the float64 fallback (no change); the ring aligned to lines (no change);
+// prefetches spread through the row loop (slower), none for the output or the input (1.5-1.7
+// times slower); streaming stores of the output, which spare its read for ownership: each row
+// computed into a scratch laid out like its destination's lines, then sent with
+// _mm512_stream_si512: 8.4-8.8 ms against 7.9-8.3 (the copy out of the scratch costs more than
+// the read for ownership it saves), on 2 threads 4.9 ms against 4.7.
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
@@ -116,36 +121,34 @@ high_pass_exact16(const std::uint16_t* const (&rows)[3][3], Index x, __mmask16 k
     }
 }
 
-// The bound, derived: with cv2's double weights s, c as exact reals, G* = the sum over the 3 x 3
-// window of w_a * w_b * I, all terms >= 0. Each term of the float32 G_f carries the float
-// weights' rounding errors, s_f = s (1 + 0.29u) and c_f = c (1 - 0.58u), and at most 4 roundings
-// of at most u: the first pass F = fma(c_f, mid, s_f * (prev + next)) (the sum exact: integers
-// below 2^24) rounds its side terms twice (product, fma) and its centre once; the second,
-// fma(s_f, F(zp) + F(zn), c_f * F(z)), every term twice (sum or product, fma). The worst term,
-// side along y and centre along z, is off by at most 0.29u + 0.58u + 4u = 4.87u (plus O(u^2)), so
-// G_f = G* (1 + t), |t| <= 4.87u; cv2's G = G* (1 + t'), |t'| < 2^-50 (6 double roundings). The
-// bounds are rounded once (1 +- 6u are exact floats): hi >= G* (1 - 4.87u)(1 + 6u)(1 - u) >
-// G* (1 + 0.13u - 40u^2) > G, and likewise lo < G. (8u, from a cruder 6u a term, flagged a
-// third more lanes.)
-inline constexpr float k_high_pass_margin = 0x1.8p-22f;
+// The bounds' constants (tools/high_pass_bound.py): the second pass's weights are cv2's times
+// (1 + k_high_pass_margin), so it sums to hi >= G; lo = hi * k_high_pass_lo_of_hi <= G. A wider
+// interval is also sound but sends more voxels to the fallback (it was 12u wide before, 11u now).
+inline constexpr double k_high_pass_margin = 0x1.4p-22;    // 5u
+inline constexpr float k_high_pass_lo_of_hi = 0x1.ffffeap-1f;  // 1 - 11u
 
-// The float32 weights and bounds, in registers.
+// The first pass's float32 weights, the second's scaled ones and q, in registers.
 struct HighPassWeights {
-    __m512 side, centre, below, above;
+    __m512 side, centre, side_hi, centre_hi, lo_of_hi;
 };
 
-// One output row of the zy response: slice zn's rows y - 1, y, y + 1 (for its first pass), the
-// voxels I (slice z, row y), the ring rows F(zp), F(z), F(zn), the output row and, per 16
-// columns, the lanes whose float32 blur was too near an integer.
+inline HighPassWeights high_pass_weights(double side, double centre) {
+    return {_mm512_set1_ps(float(side)), _mm512_set1_ps(float(centre)),
+            _mm512_set1_ps(float(side * (1.0 + k_high_pass_margin))),
+            _mm512_set1_ps(float(centre * (1.0 + k_high_pass_margin))), _mm512_set1_ps(k_high_pass_lo_of_hi)};
+}
+
+// One output row (z, y) of the zy response: the rows y + 1 of slices zp, z, zn (for E(z, y + 1)),
+// the voxels I (slice z, row y), the ring rows E(z, y - 1), E(z, y) and E(z, y + 1) (written),
+// and the output row.
 struct HighPassZyRow {
     const std::uint16_t *prev, *mid, *next, *voxels;
-    const float *f_prev, *f_mid;
-    float* f_next;
+    const float *e_prev, *e_mid;
+    float* e_next;
     std::uint16_t* out;
-    __mmask16* near;
 };
 
-// Loads and stores of 16 lanes, masked to k only for the last, partial vector of a row.
+// Loads of 16 lanes, masked to k only for a row narrower than 16.
 template <bool Partial>
 AXONSEG_AVX512_FN __m256i high_pass_load16(const std::uint16_t* p, __mmask16 k) {
     if constexpr (Partial) return _mm256_maskz_loadu_epi16(k, p);
@@ -167,26 +170,19 @@ AXONSEG_AVX512_FN __m512 high_pass_first16(const std::uint16_t* p, const std::ui
     return _mm512_fmadd_ps(w.centre, mid, _mm512_mul_ps(w.side, _mm512_cvtepi32_ps(outer)));
 }
 
-// The response at the 16 columns from x (lanes k), max(0, I - c), and its near lanes, whose
-// output the caller replaces. ComputeNext: F(zn) is computed (else it is in the ring, at the last
-// slice); PrevIsNext: zp = zn (at the first slice, and at the last for D = 2).
-template <bool Partial, bool ComputeNext, bool PrevIsNext>
-[[gnu::always_inline]] AXONSEG_AVX512_FN void high_pass_zy16(const HighPassZyRow& r, Index x, __mmask16 k,
-                                                             const HighPassWeights& w) {
-    __m512 f_next;
-    if constexpr (ComputeNext) {
-        f_next = high_pass_first16<Partial>(r.prev + x, r.mid + x, r.next + x, k, w);
-        if constexpr (Partial) _mm512_mask_storeu_ps(r.f_next + x, k, f_next);
-        else _mm512_storeu_ps(r.f_next + x, f_next);
-    } else {
-        f_next = high_pass_load16<Partial>(r.f_next + x, k);
-    }
-    const __m512 f_prev = PrevIsNext ? f_next : high_pass_load16<Partial>(r.f_prev + x, k);
-    const __m512 g = _mm512_fmadd_ps(w.side, _mm512_add_ps(f_prev, f_next),
-                                     _mm512_mul_ps(w.centre, high_pass_load16<Partial>(r.f_mid + x, k)));
-    const __m512i c = _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, w.above), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-    const __m512i c_below =
-        _mm512_cvt_roundps_epi32(_mm512_mul_ps(g, w.below), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+// The response at the 16 columns from x (lanes k), max(0, I - c); returns the near lanes, whose
+// output the caller replaces.
+template <bool Partial>
+[[gnu::always_inline]] AXONSEG_AVX512_FN __mmask16 high_pass_zy16(const HighPassZyRow& r, Index x, __mmask16 k,
+                                                                  const HighPassWeights& w) {
+    const __m512 e_next = high_pass_first16<Partial>(r.prev + x, r.mid + x, r.next + x, k, w);
+    if constexpr (Partial) _mm512_mask_storeu_ps(r.e_next + x, k, e_next);
+    else _mm512_storeu_ps(r.e_next + x, e_next);
+    const __m512 hi = _mm512_fmadd_ps(w.side_hi, _mm512_add_ps(high_pass_load16<Partial>(r.e_prev + x, k), e_next),
+                                      _mm512_mul_ps(w.centre_hi, high_pass_load16<Partial>(r.e_mid + x, k)));
+    constexpr int up = _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC;
+    const __m512i c = _mm512_cvt_roundps_epi32(hi, up);
+    const __m512i c_below = _mm512_cvt_roundps_epi32(_mm512_mul_ps(hi, w.lo_of_hi), up);
     // A saturating uint16 subtraction (c <= 65536 saturates to 65535, which also gives 0).
     const __m256i voxels = high_pass_load16<Partial>(r.voxels + x, k);
     const __m256i d = _mm256_subs_epu16(voxels, _mm512_cvtusepi32_epi16(c));
@@ -194,33 +190,47 @@ template <bool Partial, bool ComputeNext, bool PrevIsNext>
     else _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.out + x), d);
     // Near: the ceilings differ and I > the lower one (saturated like c: a lower ceiling of
     // 65535 or more is >= every I, so the lane is never near).
-    r.near[x / 16] = _mm256_mask_cmpgt_epu16_mask(_mm512_mask_cmpneq_epi32_mask(k, c, c_below), voxels,
-                                                  _mm512_cvtusepi32_epi16(c_below));
+    return _mm256_mask_cmpgt_epu16_mask(_mm512_mask_cmpneq_epi32_mask(k, c, c_below), voxels,
+                                        _mm512_cvtusepi32_epi16(c_below));
 }
 
-// One row of W columns.
-template <bool ComputeNext, bool PrevIsNext>
-AXONSEG_AVX512_FN void high_pass_zy_row(const HighPassZyRow& row, Index W, const HighPassWeights& weights) {
+// One row of W columns; near[j] gets the near lanes of columns [16 j, 16 j + 16).
+AXONSEG_AVX512_FN void high_pass_zy_row(const HighPassZyRow& row, Index W, const HighPassWeights& weights,
+                                        __mmask16* near) {
     // Local copies: the output stores may alias anything, which would reload the pointers and
     // weights from memory at every vector.
     const HighPassZyRow r = row;
     const HighPassWeights w = weights;
-    const Index full = W - W % 16;  // columns [full, W) take a partial mask
-    for (Index x = 0; x < full; x += 16) high_pass_zy16<false, ComputeNext, PrevIsNext>(r, x, 0xffff, w);
-    if (full < W) high_pass_zy16<true, ComputeNext, PrevIsNext>(r, full, __mmask16((1u << (W % 16)) - 1), w);
+    const Index full = W - W % 16;
+    for (Index x = 0; x < full; x += 16) near[x / 16] = high_pass_zy16<false>(r, x, 0xffff, w);
+    if (full == W) return;
+    if (W < 16) {
+        near[0] = high_pass_zy16<true>(r, 0, __mmask16((1u << W) - 1), w);
+        return;
+    }
+    // The last 16 columns again, unmasked (masked stores are slow on AMD): where they overlap the
+    // previous vector they store the same values; the near lanes are those of columns [full, W).
+    near[full / 16] = __mmask16(high_pass_zy16<false>(r, W - 16, 0xffff, w) >> (16 - W % 16));
+}
+
+// E of one row: the first pass of rows p, m, n (slices zp, z, zn) into e.
+AXONSEG_AVX512_FN void high_pass_first_row(const std::uint16_t* p, const std::uint16_t* m, const std::uint16_t* n,
+                                           Index W, const HighPassWeights& w, float* e) {
+    Index x = 0;
+    for (; x + 16 <= W; x += 16) _mm512_storeu_ps(e + x, high_pass_first16<false>(p + x, m + x, n + x, 0xffff, w));
+    const __mmask16 tail = __mmask16((1u << (W - x)) - 1);
+    if (x < W) _mm512_mask_storeu_ps(e + x, tail, high_pass_first16<true>(p + x, m + x, n + x, tail, w));
 }
 
 // One band of the zy response: rows [y0, y0 + rows) of every slice of a (D,H,W) uint16 cube with
 // adjacent columns, D >= 2 and H >= 2, into the contiguous (D,H,W) `out`, with cv2's weights
-// side and centre. `ring` holds 3 * rows * W floats: F(z), the float32 first pass (along y) of
-// slice z's band, for the last three z. Returns how many voxels took the exact float64 path.
+// side and centre. `ring` holds 3 * W floats: E of the last three rows. Returns how many voxels
+// took the exact float64 path.
 AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index row_stride,
                                                  Index D, Index H, Index W, Index y0, Index rows, double side,
                                                  double centre, float* ring, std::uint16_t* out) {
-    const HighPassWeights w{_mm512_set1_ps(float(side)), _mm512_set1_ps(float(centre)),
-                            _mm512_set1_ps(1.0f - k_high_pass_margin), _mm512_set1_ps(1.0f + k_high_pass_margin)};
-    const Index n = rows * W;  // floats in one ring slot
-    float* const slots[3] = {ring, ring + n, ring + 2 * n};
+    const HighPassWeights w = high_pass_weights(side, centre);
+    const auto ring_row = [&](Index y) { return ring + ((y - y0 + 1) % 3) * W; };  // E(z, y), y >= y0 - 1
     // The near lanes of one row, per 16 columns, padded with zeros to whole 32s for the scan.
     const Index vectors = (W + 15) / 16;
     std::vector<__mmask16> near(static_cast<std::size_t>((vectors + 31) / 32 * 32));
@@ -230,41 +240,30 @@ AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Inde
         y = y < 0 ? 1 : (y >= H ? H - 2 : y);
         return cube + z * slice_stride + y * row_stride;
     };
-    for (Index i = 0; i < rows; ++i) {  // F(0)
-        const std::uint16_t *p = row(0, y0 + i - 1), *m = row(0, y0 + i), *nx = row(0, y0 + i + 1);
-        float* f = slots[0] + i * W;
-        const Index full = W - W % 16;
-        for (Index x = 0; x < full; x += 16)
-            _mm512_storeu_ps(f + x, high_pass_first16<false>(p + x, m + x, nx + x, 0xffff, w));
-        const __mmask16 tail = __mmask16((1u << (W % 16)) - 1);
-        if (full < W) _mm512_mask_storeu_ps(f + full, tail, high_pass_first16<true>(p + full, m + full, nx + full, tail, w));
-    }
     for (Index z = 0; z < D; ++z) {
         const Index zp = z > 0 ? z - 1 : 1, zn = z + 1 < D ? z + 1 : D - 2;
-        const bool compute_next = zn == z + 1, prev_is_next = zp == zn;
-        const auto run_row = compute_next ? (prev_is_next ? high_pass_zy_row<true, true> : high_pass_zy_row<true, false>)
-                                          : (prev_is_next ? high_pass_zy_row<false, true> : high_pass_zy_row<false, false>);
+        for (Index y : {y0 - 1, y0}) high_pass_first_row(row(zp, y), row(z, y), row(zn, y), W, w, ring_row(y));
         for (Index i = 0; i < rows; ++i) {
-            const Index y = y0 + i, r = i * W;
-            const HighPassZyRow rw{row(zn, y - 1),    row(zn, y),       row(zn, y + 1),    row(z, y),
-                                   slots[zp % 3] + r, slots[z % 3] + r, slots[zn % 3] + r, out + (z * H + y) * W,
-                                   near.data()};
-            // What the next step touches first in memory: the input row it reads and the output
-            // row it writes. A band's rows are short streams per slice, which the hardware
+            const Index y = y0 + i;
+            const HighPassZyRow rw{row(zp, y + 1), row(z, y + 1), row(zn, y + 1), row(z, y),
+                                   ring_row(y - 1),  ring_row(y),   ring_row(y + 1), out + (z * H + y) * W};
+            // What the next slice reads first from memory, the input row it meets as zn, and the
+            // output row it writes. A band's rows are short streams per slice, which the hardware
             // prefetcher picks up late; writes also wait for their lines to be read (measured
             // with the float64 kernel, 1 thread: 25 ms -> 21 ms with the input prefetch, -> 11-14
-            // ms with both). Into L1: with this kernel a few percent faster than into L2.
+            // ms with both; this kernel is 1.5-1.7 times slower without either). Into L1: a few
+            // percent faster than into L2.
             const char* in_ahead = reinterpret_cast<const char*>(row(std::min(zn + 1, D - 1), y + 1));
             const char* out_ahead = reinterpret_cast<const char*>(z + 1 < D ? rw.out + H * W : rw.out);
             for (Index b = 0; b < W * Index(sizeof(std::uint16_t)); b += 64) {
                 _mm_prefetch(in_ahead + b, _MM_HINT_T0);
                 _mm_prefetch(out_ahead + b, _MM_HINT_ET0);  // prefetchw: the line, owned for writing
             }
-            run_row(rw, W, w);
+            high_pass_zy_row(rw, W, w, near.data());
             // The near lanes, found 32 vectors at a time (a branch per vector would mispredict).
             const std::uint16_t* const around[3][3] = {{row(zp, y - 1), row(zp, y), row(zp, y + 1)},
-                                                       {row(z, y - 1), rw.voxels, row(z, y + 1)},
-                                                       {rw.prev, rw.mid, rw.next}};
+                                                       {row(z, y - 1), rw.voxels, rw.mid},
+                                                       {row(zn, y - 1), row(zn, y), rw.next}};
             for (Index j0 = 0; j0 < vectors; j0 += 32) {
                 const __m512i block = _mm512_loadu_si512(near.data() + j0);
                 for (unsigned any = _mm512_test_epi16_mask(block, block); any != 0; any &= any - 1) {
