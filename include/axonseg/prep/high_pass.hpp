@@ -144,14 +144,18 @@ inline Tensor<std::uint16_t> high_pass_response(ConstView<std::uint16_t> cube, B
     const auto slice_of = [&](Index z) {
         return detail::SliceRows{cube.data() + z * cube.stride(0), cube.stride(1), H, W};
     };
-    constexpr Index k_band_doubles = 16384;  // 128 KB per blurred band: ring and scratch fit in L2
-    // Bands of at most k_band_doubles, as many for every thread (static schedule: no thread idles).
-    const Index threads = thread_count(), max_rows = std::max<Index>(1, k_band_doubles / W);
+    const bool across_z = plane != BlurPlane::yx && D > 1;
+    const bool fused = plane == BlurPlane::zy && D > 1 && H > 1 && detail::has_high_pass_avx512();
+    // Generic: 128 KB per blurred band, so its ring and scratch fit in L2. Fused: 64 KB of input per
+    // slice, of which it reads three, in L2 until their third use; taller bands spare its first
+    // pass of the two rows above each band.
+    constexpr Index k_band_doubles = 16384, k_fused_band_voxels = 32768;
+    const Index max_rows = std::max<Index>(1, (fused ? k_fused_band_voxels : k_band_doubles) / W);
+    // Bands of at most max_rows, as many for every thread (static schedule: no thread idles).
+    const Index threads = thread_count();
     const Index bands_per_thread = ((H + threads - 1) / threads + max_rows - 1) / max_rows;
     const Index band_rows = (H + threads * bands_per_thread - 1) / (threads * bands_per_thread);
     const Index bands = (H + band_rows - 1) / band_rows;
-    const bool across_z = plane != BlurPlane::yx && D > 1;
-    const bool fused = plane == BlurPlane::zy && D > 1 && H > 1 && detail::has_high_pass_avx512();
     parallel_for(0, bands, [&](Index band) {
         const Index y0 = band * band_rows, rows = std::min(band_rows, H - y0), n = rows * W;
 #if defined(AXONSEG_HIGH_PASS_AVX512)
