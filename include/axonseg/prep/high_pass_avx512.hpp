@@ -17,30 +17,33 @@
 // I - c < 0 gives 0. hi = 0 only where all nine inputs are 0 (G = 0, c = 0). Where the ceilings
 // differ, an integer n = ceil(lo) lies in [lo, hi): cv2's label is max(0, I - n) or
 // max(0, I - n - 1), the same (0) unless I > n. Only those lanes ("near") are recomputed after
-// the row with the generic path's float64 operations in its order (first pass along y and fused,
-// second along z and not): 0.15% of the brain example's voxels (hi - lo is 11u hi wide).
+// the row, with the generic path's own float64 functions (prep/high_pass_exact.hpp): 0.15% of the
+// brain example's voxels (hi - lo is 11u hi wide).
 // Cost: 16 voxels take 19 vector operations (3 uint16 widenings, an integer add and 2 conversions
 // for the first pass, 2 flops for it and 3 for the second, a multiply and 2 conversions for the
 // bounds, 2 narrowings, a subtraction and 2 compares) besides the loads and stores. The core
-// measured for these notes (2026-11-25, a 2-core AMD EPYC VM at about 4 GHz) runs them in about
-// 6.5 cycles with everything in L1; it has two FMA pipes (multiplies, compares into masks), two
-// for adds and conversions, shuffles (the widenings and narrowings) on one of each, and four for
-// integer adds (each timed alone and in pairs). In place, with the near lanes and the prefetches,
-// the brain example takes about 12 cycles per 16 voxels on one thread (6.9-7.2 ms), and on two
-// 4.1-4.7 ms against a copy floor of 3.2-3.8 ms (docs/performance.md).
-// Tried and not kept (1 thread, brain example, alternated with this kernel): 32 columns per step
-// with in-lane unpacks and packs instead of the lane-crossing widenings and narrowings (fewer
-// shuffles and mask compares): as fast in L2, 7.8-9.1 ms from memory, where 64-byte loads of rows
-// not aligned to lines split across two (2026-11-25; the same in session 4 with the other pass
-// order); uint16 rows converted once to float and kept in an L1 ring (fewer widenings, with the
-// other pass order: faster in L1, slower in place); listing the near voxels per slice with
-// vpcompressd and recomputing them one by one with the generic path's own functions (slower);
-// unmasked loads in the float64 fallback (no change); the ring aligned to lines (no change);
-// prefetches spread through the row loop (slower), none for the output or the input (1.5-1.7
-// times slower); streaming stores of the output, which spare its read for ownership: each row
-// computed into a scratch laid out like its destination's lines, then sent with
-// _mm512_stream_si512: 8.4-8.8 ms against 7.9-8.3 (the copy out of the scratch costs more than
-// the read for ownership it saves), on 2 threads 4.9 ms against 4.7.
+// measured for these notes (2026-11-25, a 2-core AMD EPYC VM at about 3.9 GHz) runs a row of them
+// in 6.7 cycles per 16 voxels with everything in L1; it has two FMA pipes (multiplies, compares
+// into masks), two for adds and conversions, shuffles (the widenings and narrowings) on one of
+// each, and four for integer adds (each timed alone and in pairs). In place, with the near lanes
+// and the prefetches, the brain example takes about 11.5 cycles per 16 voxels on one thread
+// (6.5-6.9 ms): it is bound by this arithmetic, not by memory (docs/performance.md).
+// Tried and not kept (brain example, alternated with this kernel): 32 columns per step with
+// in-lane unpacks and packs instead of the lane-crossing widenings and narrowings (fewer shuffles
+// and mask compares): as fast in L2, 7.8-9.1 ms from memory on one thread, where 64-byte loads of
+// rows not aligned to lines split across two (2026-11-25; the same in session 4 with the other
+// pass order); uint16 rows converted once to float and kept in an L1 ring (fewer widenings, with
+// the other pass order: faster in L1, slower in place); the first pass's weights times the
+// second's side weight, so that the second pass takes one multiply less (no change); a cheaper
+// near test, fma(hi, q, 1) <= ceil(hi) and I >= ceil(hi) (no faster, and it sends saturated
+// voxels to the fallback); listing the near voxels per slice with vpcompressd (slower); prefetches
+// spread through the row loop (slower), for every other line only, or none for the output or the
+// input (1.4-1.7 times slower); streaming stores of the output, which spare its read for
+// ownership (a streamed copy of the volume takes 2.6 ms on two threads against 3.4 for a plain
+// one): whole lines of each row straight from registers, the partial lines at the row's ends
+// masked, 12.5-12.9 ms on one thread and 6.4-6.7 on two against 7.0-7.8 and 4.1-5.8 in the same
+// runs (2026-11-25); through a scratch laid out like the destination's lines, 8.4-8.8 ms against
+// 7.9-8.3 with the other pass order (session 5).
 #pragma once
 
 #include "axonseg/core/tensor.hpp"
