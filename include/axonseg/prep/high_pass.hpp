@@ -81,7 +81,6 @@ inline void blur_band(const SliceRows& s, BlurPlane plane, Index y0, Index rows,
     for (Index i = 0; i < rows; ++i) gauss3_second(tmp + i * W, tmp + (i + 1) * W, tmp + (i + 2) * W, out + i * W, W);
 }
 
-
 }  // namespace detail
 
 // The high-pass response of a (D,H,W) uint16 cube (any strides) with the 3 x 3 Gaussian blur of

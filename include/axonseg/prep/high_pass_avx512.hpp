@@ -110,7 +110,7 @@ struct HighPassWeights {
     __m512 side, centre, side_hi, centre_hi, lo_of_hi;
 };
 
-inline HighPassWeights high_pass_weights() {
+AXONSEG_AVX512_FN HighPassWeights high_pass_weights() {
     const double side = k_gauss3_side, centre = k_gauss3_centre;
     return {_mm512_set1_ps(float(side)), _mm512_set1_ps(float(centre)),
             _mm512_set1_ps(float(side * (1.0 + k_high_pass_margin))),
