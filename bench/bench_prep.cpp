@@ -51,6 +51,33 @@ void high_pass(benchmark::State& state, const Tensor<std::uint16_t>* volume_tens
     bench::report_bandwidth(state, double(volume.numel()) * 2, 0, 1);
 }
 
+#if defined(AXONSEG_HIGH_PASS_AVX512)
+// The zy kernel's row loop alone, on one row of 608 columns whose inputs and ring rows stay in L1,
+// one thread: its arithmetic without memory, prefetches or fallback. Counter: ns per 16 voxels.
+void high_pass_row_in_l1(benchmark::State& state) {
+    if (!prep::detail::has_high_pass_avx512()) {
+        state.SkipWithError("no AVX-512 on this CPU");
+        return;
+    }
+    constexpr Index W = 608;
+    const auto noise = bench::random_tensor<float>({4, W}, Layout::contiguous, 9);  // (row, x)
+    std::vector<std::uint16_t> rows(4 * W), out(W);
+    for (Index i = 0; i < 4 * W; ++i) rows[std::size_t(i)] = std::uint16_t(3000 + 1000 * noise.data()[i]);
+    std::vector<float> ring(3 * W, 4000.0f);
+    std::vector<__mmask16> near(W / 16);
+    const prep::detail::HighPassZyRow row{rows.data(),     rows.data() + W,  rows.data() + 2 * W,
+                                          rows.data() + 3 * W, ring.data(),  ring.data() + W,
+                                          ring.data() + 2 * W, out.data()};
+    const prep::detail::HighPassWeights w = prep::detail::high_pass_weights();
+    for (auto _ : state) {
+        prep::detail::high_pass_zy_row(row, W, w, near.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["ns_per_16"] =
+        benchmark::Counter(double(W / 16), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+#endif
+
 // One read and one write of the volume's bytes with axonseg_peak's loops (a multiple of 64 floats).
 void floor_copy(benchmark::State& state, const Shape& shape) {
     using namespace bench::detail;
@@ -107,6 +134,9 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("high_pass_input", volume_name + " " + volume_shape);
     add("fine_label/" + rough_name + "_150", fine_label, &rough);
     add("floor_copy_u16/100x600x600", floor_copy, volume.shape());
+#if defined(AXONSEG_HIGH_PASS_AVX512)
+    benchmark::RegisterBenchmark("high_pass_zy_row_in_l1/608", high_pass_row_in_l1)->Unit(benchmark::kNanosecond);
+#endif
     for (auto [plane, name] : {std::pair{prep::BlurPlane::zy, "zy"}, std::pair{prep::BlurPlane::yx, "yx"},
                                std::pair{prep::BlurPlane::zyx, "zyx"}})
         add(string("high_pass_") + name + "/" + volume_name + "_100x600x600", high_pass, &volume, plane);

@@ -23,9 +23,10 @@
 // for the first pass, 2 flops for it and 3 for the second, a multiply and 2 conversions for the
 // bounds, 2 narrowings, a subtraction and 2 compares) besides the loads and stores. The core
 // measured for these notes (2026-11-25, a 2-core AMD EPYC VM at about 3.9 GHz) runs a row of them
-// in 6.7 cycles per 16 voxels with everything in L1; it has two FMA pipes (multiplies, compares
-// into masks), two for adds and conversions, shuffles (the widenings and narrowings) on one of
-// each, and four for integer adds (each timed alone and in pairs). In place, with the near lanes
+// in 6.4-6.7 cycles per 16 voxels with everything in L1 (bench_prep's high_pass_zy_row_in_l1); it
+// has two FMA pipes (multiplies, compares into masks), two for adds and conversions, shuffles
+// (the widenings and narrowings) on one of each, and four for integer adds (each timed alone and
+// in pairs). In place, with the near lanes
 // and the prefetches, the brain example takes about 11.5 cycles per 16 voxels on one thread
 // (6.5-6.9 ms): it is bound by this arithmetic, not by memory (docs/performance.md).
 // Tried and not kept (brain example, alternated with this kernel): 32 columns per step with
