@@ -26,9 +26,9 @@
 // in 6.4-6.7 cycles per 16 voxels with everything in L1 (bench_prep's high_pass_zy_row_in_l1); it
 // has two FMA pipes (multiplies, compares into masks), two for adds and conversions, shuffles
 // (the widenings and narrowings) on one of each, and four for integer adds (each timed alone and
-// in pairs). In place, with the near lanes
-// and the prefetches, the brain example takes about 11.5 cycles per 16 voxels on one thread
-// (6.5-6.9 ms): it is bound by this arithmetic, not by memory (docs/performance.md).
+// in pairs). In place, with the near lanes and the prefetches, the brain example takes about 11.5
+// cycles per 16 voxels on one thread (6.5-6.9 ms): it is bound by this arithmetic, not by memory
+// (docs/performance.md).
 // Tried and not kept (brain example, alternated with this kernel): 32 columns per step with
 // in-lane unpacks and packs instead of the lane-crossing widenings and narrowings (fewer shuffles
 // and mask compares): as fast in L2, 7.8-9.1 ms from memory on one thread, where 64-byte loads of
