@@ -1,6 +1,7 @@
 // The rough annotation's high-pass response: bit for bit against real cv2 (the original's label,
-// fixture high_pass.fix, and cv2 on every slice for BlurPlane::yx; its case "order" has 512 voxels
-// whose label changes with the order of OpenCV's roundings), the zy kernel and the 3-d blur
+// fixture high_pass.fix, and cv2 on every slice for BlurPlane::yx; its cases "order" and
+// "order_yx" have 512 voxels whose label changes with the order of OpenCV's roundings, in the zy
+// and the yx plane), the zy kernel and the 3-d blur
 // against plain loops, the zy kernel's float64 fallback (volumes whose blur is near integers),
 // strided input, bad arguments, and the time on the brain example's 600 x 600 slices.
 #include "support/checks.hpp"

@@ -21,7 +21,10 @@ inline constexpr double k_gauss3_centre = 0x1.5678d8c5970d0p-2;
 // compiler fused, while its column filter (the second pass) is the symmetric one,
 // centre * m + side * (p + n), not fused. Checked bit for bit against cv2 5.0 (high_pass.fix).
 // A cv2 built without FMA (another CPU, an old wheel) rounds the first pass differently: its
-// labels can differ from these by one where I - G lies within rounding of an integer.
+// labels can differ from these by one where I - G lies within rounding of an integer. cv2 on a
+// one-channel image (BlurPlane::yx) takes the same order, except for an image exactly 3 columns
+// wide, whose row pass is unfused: 133 of the fixture's 512 order-sensitive voxels differ there
+// (measured with cv2 5.0; widths 4 to 32 and 96 match).
 inline double gauss3_first(double prev, double mid, double next) {
     return std::fma(k_gauss3_side, next, std::fma(k_gauss3_centre, mid, k_gauss3_side * prev));
 }
