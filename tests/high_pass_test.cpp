@@ -138,9 +138,9 @@ Tensor<std::uint16_t> response_zy_plain(ConstView<std::uint16_t> cube) {
 TEST_CASE("the zy response (the AVX-512 kernel where the CPU has it) equals per-voxel loops bit for bit") {
     MESSAGE("fused AVX-512 kernel in use: ", std::string(prep::detail::has_high_pass_avx512() ? "yes" : "no"));
     // Widths around the vectors of 8 and 16 lanes (masked rows under 16, an overlapping last
-    // vector above), the fewest slices and rows it takes.
+    // vector above), the fewest slices and rows it takes, and strips of columns (2100 = 3 x 700).
     for (const Shape& s : {Shape{2, 2, 1}, Shape{2, 3, 7}, Shape{3, 2, 8}, Shape{5, 7, 9}, Shape{2, 2, 16},
-                           Shape{4, 9, 17}, Shape{3, 4, 31}, Shape{7, 5, 33}, Shape{2, 40, 64}}) {
+                           Shape{4, 9, 17}, Shape{3, 4, 31}, Shape{7, 5, 33}, Shape{2, 40, 64}, Shape{3, 5, 2100}}) {
         CAPTURE(to_string(s));
         const Tensor<std::uint16_t> c = random_cube(s, 7);
         CHECK(count_differences(high_pass_response(c), response_zy_plain(c)) == 0);
@@ -206,7 +206,7 @@ TEST_CASE("the zy kernel's float64 fallback: volumes whose blur is near integers
         const Index D = c.dim(0), H = c.dim(1), W = c.dim(2);
         std::vector<float> ring(static_cast<std::size_t>(3 * W));
         Tensor<std::uint16_t> out(c.shape());  // (D,H,W)
-        return prep::detail::high_pass_zy_band_avx512(c.data(), H * W, W, D, H, W, 0, H, ring.data(), out.data());
+        return prep::detail::high_pass_zy_band_avx512(c.data(), H * W, W, D, H, W, 0, H, ring.data(), out.data(), W);
     };
     for (const auto& [name, cube] : near_integer_cubes({6, 40, 64})) {
         CAPTURE(name);
@@ -270,7 +270,7 @@ TEST_CASE("high_pass_response on the brain example's 100 slices of 600 x 600 (ti
         std::vector<float> ring(static_cast<std::size_t>(3 * W));
         Tensor<std::uint16_t> out(volume.shape());  // (D,H,W)
         const Index exact =
-            prep::detail::high_pass_zy_band_avx512(volume.data(), H * W, W, D, H, W, 0, H, ring.data(), out.data());
+            prep::detail::high_pass_zy_band_avx512(volume.data(), H * W, W, D, H, W, 0, H, ring.data(), out.data(), W);
         MESSAGE("zy kernel: ", exact, " of ", volume.numel(), " voxels (", 100.0 * double(exact) / double(volume.numel()),
                 "%) recomputed in float64");
         prep::detail::high_pass_avx512_allowed() = false;

@@ -107,11 +107,14 @@ inline Tensor<std::uint16_t> high_pass_response(ConstView<std::uint16_t> cube, B
     };
     const bool across_z = plane != BlurPlane::yx && D > 1;
     const bool fused = plane == BlurPlane::zy && D > 1 && H > 1 && detail::has_high_pass_avx512();
-    // Generic: 128 KB per blurred band, so its ring and scratch fit in L2. Fused: 64 KB of input per
-    // slice, of which it reads three, in L2 until their third use; taller bands spare its first
-    // pass of the two rows above each band.
-    constexpr Index k_band_doubles = 16384, k_fused_band_voxels = 32768;
-    const Index max_rows = std::max<Index>(1, (fused ? k_fused_band_voxels : k_band_doubles) / W);
+    // Generic: 128 KB per blurred band, so its ring and scratch fit in L2. Fused: strips of at most
+    // 1024 columns (x never mixes), so that the kernel's three rows of E stay in L1 (10000 columns
+    // in one strip, a whole-brain slice, would take a 120 KB ring and leave 3 rows per band), and
+    // 64 KB of input per slice and strip, of which it reads three, in L2 until their third use;
+    // taller bands spare its first pass of the two rows above each band.
+    constexpr Index k_band_doubles = 16384, k_fused_band_voxels = 32768, k_fused_strip = 1024;
+    const Index strips = (W + k_fused_strip - 1) / k_fused_strip, strip = (W + strips - 1) / strips;
+    const Index max_rows = std::max<Index>(1, fused ? k_fused_band_voxels / strip : k_band_doubles / W);
     // Bands of at most max_rows, as many for every thread (static schedule: no thread idles).
     const Index threads = thread_count();
     const Index bands_per_thread = ((H + threads - 1) / threads + max_rows - 1) / max_rows;
@@ -121,9 +124,10 @@ inline Tensor<std::uint16_t> high_pass_response(ConstView<std::uint16_t> cube, B
         const Index y0 = band * band_rows, rows = std::min(band_rows, H - y0), n = rows * W;
 #if defined(AXONSEG_HIGH_PASS_AVX512)
         if (fused) {
-            std::vector<float> ring(3 * static_cast<std::size_t>(W));
-            detail::high_pass_zy_band_avx512(cube.data(), cube.stride(0), cube.stride(1), D, H, W, y0, rows,
-                                             ring.data(), out.data());
+            std::vector<float> ring(3 * static_cast<std::size_t>(strip));
+            for (Index x0 = 0; x0 < W; x0 += strip)
+                detail::high_pass_zy_band_avx512(cube.data() + x0, cube.stride(0), cube.stride(1), D, H,
+                                                 std::min(strip, W - x0), y0, rows, ring.data(), out.data() + x0, W);
             return;
         }
 #endif

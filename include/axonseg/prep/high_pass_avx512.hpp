@@ -203,11 +203,12 @@ AXONSEG_AVX512_FN void high_pass_first_row(const std::uint16_t* p, const std::ui
 }
 
 // One band of the zy response: rows [y0, y0 + rows) of every slice of a (D,H,W) uint16 cube with
-// adjacent columns, D >= 2 and H >= 2, into the contiguous (D,H,W) `out`. `ring` holds 3 * W
-// floats: E of the last three rows. Returns how many voxels took the exact float64 path.
+// adjacent columns, D >= 2 and H >= 2, into `out`, whose rows are `out_row_stride` apart and
+// slices H rows (a column range of a wider volume is a (D,H,W) cube with longer rows). `ring` holds
+// 3 * W floats: E of the last three rows. Returns how many voxels took the exact float64 path.
 AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Index slice_stride, Index row_stride,
                                                  Index D, Index H, Index W, Index y0, Index rows, float* ring,
-                                                 std::uint16_t* out) {
+                                                 std::uint16_t* out, Index out_row_stride) {
     const HighPassWeights w = high_pass_weights();
     const auto ring_row = [&](Index y) { return ring + ((y - y0 + 1) % 3) * W; };  // E(z, y), y >= y0 - 1
     // The near lanes of one row, per 16 columns, padded with zeros to whole 32s for the scan.
@@ -225,7 +226,7 @@ AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Inde
         for (Index i = 0; i < rows; ++i) {
             const Index y = y0 + i;
             const HighPassZyRow rw{row(zp, y + 1), row(z, y + 1), row(zn, y + 1), row(z, y),
-                                   ring_row(y - 1),  ring_row(y),   ring_row(y + 1), out + (z * H + y) * W};
+                                   ring_row(y - 1),  ring_row(y),   ring_row(y + 1), out + (z * H + y) * out_row_stride};
             // What the next slice reads first from memory, the input row it meets as zn, and the
             // output row it writes. A band's rows are short streams per slice, which the hardware
             // prefetcher picks up late; writes also wait for their lines to be read (measured
@@ -233,7 +234,7 @@ AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Inde
             // ms with both; this kernel is 1.5-1.7 times slower without either). Into L1: a few
             // percent faster than into L2.
             const char* in_ahead = reinterpret_cast<const char*>(row(std::min(zn + 1, D - 1), y + 1));
-            const char* out_ahead = reinterpret_cast<const char*>(z + 1 < D ? rw.out + H * W : rw.out);
+            const char* out_ahead = reinterpret_cast<const char*>(z + 1 < D ? rw.out + H * out_row_stride : rw.out);
             for (Index b = 0; b < W * Index(sizeof(std::uint16_t)); b += 64) {
                 _mm_prefetch(in_ahead + b, _MM_HINT_T0);
                 _mm_prefetch(out_ahead + b, _MM_HINT_ET0);  // prefetchw: the line, owned for writing
