@@ -13,7 +13,6 @@
 #include "axonseg/prep/high_pass_exact.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -32,17 +31,13 @@ enum class BlurPlane {
 
 namespace detail {
 
-// Reflect-101 neighbours of i in [0, n) for n >= 2: -1 -> 1, n -> n - 2.
-inline Index reflect101_prev(Index i) { return i > 0 ? i - 1 : 1; }
-inline Index reflect101_next(Index i, Index n) { return i + 1 < n ? i + 1 : n - 2; }
-
 // One (H,W) slice of uint16 with rows `row_stride` apart and columns adjacent.
 struct SliceRows {
     const std::uint16_t* data;
     Index row_stride, H, W;
     const std::uint16_t* row(Index y) const { return data + y * row_stride; }
     // Row y of the band's halo: reflect-101 at the edges; for H == 1 row 0, which no pass reads.
-    const std::uint16_t* halo_row(Index y) const { return H == 1 ? data : row(y < 0 ? 1 : (y >= H ? H - 2 : y)); }
+    const std::uint16_t* halo_row(Index y) const { return H == 1 ? data : row(reflect101(y, H)); }
 };
 
 // Rows [y0, y0 + rows) of one slice blurred in its own plane, the first part of the blur:

@@ -215,13 +215,10 @@ AXONSEG_AVX512_FN Index high_pass_zy_band_avx512(const std::uint16_t* cube, Inde
     const Index vectors = (W + 15) / 16;
     std::vector<__mmask16> near(static_cast<std::size_t>((vectors + 31) / 32 * 32));
     Index exact_voxels = 0;
-    // Reflect-101 rows (H >= 2).
-    const auto row = [&](Index z, Index y) {
-        y = y < 0 ? 1 : (y >= H ? H - 2 : y);
-        return cube + z * slice_stride + y * row_stride;
-    };
+    // Rows y in [-1, H], reflect-101 (H >= 2).
+    const auto row = [&](Index z, Index y) { return cube + z * slice_stride + reflect101(y, H) * row_stride; };
     for (Index z = 0; z < D; ++z) {
-        const Index zp = z > 0 ? z - 1 : 1, zn = z + 1 < D ? z + 1 : D - 2;
+        const Index zp = reflect101_prev(z), zn = reflect101_next(z, D);
         for (Index y : {y0 - 1, y0}) high_pass_first_row(row(zp, y), row(z, y), row(zn, y), W, w, ring_row(y));
         for (Index i = 0; i < rows; ++i) {
             const Index y = y0 + i;

@@ -1,5 +1,6 @@
 // The high-pass label of one voxel exactly as the original computes it: OpenCV's 3 x 3 Gaussian
-// (sigma 10) in float64, in OpenCV's order of operations, and max(0, I - G) truncated to uint16.
+// (sigma 10) in float64, in OpenCV's order of operations, with its reflect-101 border, and
+// max(0, I - G) truncated to uint16.
 // The generic path of high_pass.hpp and the AVX-512 kernel's fallback both use these, so the
 // kernel's near-integer voxels get the generic path's bits by construction.
 #pragma once
@@ -47,6 +48,12 @@ inline void gauss3_second(const double* p, const double* m, const double* n, dou
     for (Index i = 0; i < count; ++i) out[i] = k_gauss3_centre * m[i] + k_gauss3_side * (p[i] + n[i]);
 }
 #endif
+
+// OpenCV's BORDER_REFLECT_101 for n >= 2: index i in [-1, n] -> -1 -> 1, n -> n - 2; and the
+// neighbours of i in [0, n).
+inline Index reflect101(Index i, Index n) { return i < 0 ? 1 : (i >= n ? n - 2 : i); }
+inline Index reflect101_prev(Index i) { return i > 0 ? i - 1 : 1; }
+inline Index reflect101_next(Index i, Index n) { return i + 1 < n ? i + 1 : n - 2; }
 
 // max(0, I - G) in double, truncated to uint16 (what numpy's astype(uint16) does for 0..65535).
 inline std::uint16_t high_pass_value(double v, double blurred) {
